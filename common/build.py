@@ -1,0 +1,132 @@
+"""Every generated artifact, built from the codebook in one pass.
+
+Each target (XLSForms now; DHIS2 metadata and Frappe DocTypes join later) is a pure function
+codebook → artifacts (relative path + bytes). Writing and staleness checks compare bytes, so the
+renderers must be deterministic; the folders a target owns are listed so that a file left behind
+by a removed form counts as stale too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from tipdata.model import Codebook
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str  # relative to the output root, '/'-separated
+    content: bytes
+    target: str
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Choices a deployment makes at build time (not part of the shared codebook)."""
+
+    public_key: str | None = None  # base64 DER, from `tipdata keys generate`
+    submission_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    #: glob patterns (relative to the root) of files this target owns
+    owns: tuple[str, ...]
+    build: Callable[[Codebook, BuildOptions], list[Artifact]]
+
+
+def _xlsforms(codebook: Codebook, options: BuildOptions) -> list[Artifact]:
+    from tipdata.kobo_forms.xlsform import Encryption, build_xlsform
+    from tipdata.spreadsheet import write_xlsx
+
+    encryption = None
+    if options.public_key:
+        if not options.submission_url:
+            raise ValueError("an encrypted form needs a submission URL (--submission-url)")
+        encryption = Encryption(options.public_key, options.submission_url)
+    artifacts = []
+    for form_id in sorted(codebook.forms):
+        xlsform = build_xlsform(codebook, form_id, encryption)
+        content = write_xlsx(xlsform.sheets(), column_widths={"A": 28, "B": 30, "C": 60},
+                             escape_formulas=False)
+        artifacts.append(Artifact(f"xlsforms/{form_id}.xlsx", content, "xlsforms"))
+    return artifacts
+
+
+TARGETS: dict[str, Target] = {
+    "xlsforms": Target("xlsforms", ("xlsforms/*.xlsx",), _xlsforms),
+}
+
+
+def build_artifacts(codebook: Codebook, options: BuildOptions = BuildOptions(),
+                    targets: Iterable[str] | None = None) -> list[Artifact]:
+    chosen = list(targets) if targets is not None else list(TARGETS)
+    artifacts: list[Artifact] = []
+    for name in chosen:
+        artifacts.extend(TARGETS[name].build(codebook, options))
+    return artifacts
+
+
+@dataclass(frozen=True)
+class Difference:
+    path: str
+    state: Literal["missing", "changed", "extra"]
+
+
+@dataclass
+class WriteReport:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def compare_artifacts(artifacts: list[Artifact], root: Path,
+                      targets: Iterable[str] | None = None) -> list[Difference]:
+    """What on disk differs from a fresh build (the basis of `tipdata build --check`)."""
+    differences = []
+    expected = {a.path for a in artifacts}
+    for artifact in artifacts:
+        path = root / artifact.path
+        if not path.is_file():
+            differences.append(Difference(artifact.path, "missing"))
+        elif path.read_bytes() != artifact.content:
+            differences.append(Difference(artifact.path, "changed"))
+    for existing in _owned_files(root, targets):
+        if existing not in expected:
+            differences.append(Difference(existing, "extra"))
+    return differences
+
+
+def _owned_files(root: Path, targets: Iterable[str] | None) -> list[str]:
+    names = list(targets) if targets is not None else list(TARGETS)
+    found = set()
+    for name in names:
+        for pattern in TARGETS[name].owns:
+            found.update(p.relative_to(root).as_posix() for p in root.glob(pattern) if p.is_file())
+    return sorted(found)
+
+
+def write_artifacts(artifacts: list[Artifact], root: Path,
+                    targets: Iterable[str] | None = None) -> WriteReport:
+    """Write what changed, leave identical files untouched, remove files no form produces."""
+    report = WriteReport()
+    for difference in compare_artifacts(artifacts, root, targets):
+        if difference.state == "extra":
+            (root / difference.path).unlink()
+            report.removed.append(difference.path)
+    by_path = {a.path: a for a in artifacts}
+    for path, artifact in by_path.items():
+        target = root / path
+        if target.is_file() and target.read_bytes() == artifact.content:
+            report.unchanged.append(path)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_bytes(artifact.content)
+        tmp.replace(target)
+        report.written.append(path)
+    return report

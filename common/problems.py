@@ -1,0 +1,117 @@
+"""The one catalogue of codebook and input problems.
+
+Every problem carries a stable code, where it happened (file, line, element) and a fix, so a
+maintainer can act on a report without reading our source. Validation collects every problem and
+reports them together: fixing a codebook one error per run is the failure mode this avoids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+#: code -> (short name, fix hint). Messages are built per problem; the hint is shared.
+CATALOGUE: dict[str, tuple[str, str]] = {
+    "CB100": ("yaml-syntax", "Fix the YAML syntax at the line shown (indentation, a missing colon or quote)."),
+    "CB101": ("missing-field", "Add the field; see docs/codebook-format.md for what each entry needs."),
+    "CB102": ("invalid-value", "Use a value of the expected kind shown in the message."),
+    "CB103": ("unknown-key", "Remove the key or correct its spelling."),
+    "CB110": ("duplicate-element-code", "Give each element a unique code; codes are stable ids, so rename the newer one."),
+    "CB111": ("invalid-code", "Codes are lower_snake_case: a letter, then letters, digits or underscores."),
+    "CB112": ("unknown-option-list", "Name a list defined under common/codebook/options/ or add the list."),
+    "CB113": ("option-code-clash", "Each option code must appear once in its list."),
+    "CB114": ("duplicate-option-list", "Each option list name must be defined once."),
+    "CB115": ("options-mismatch", "select_one/select_multiple elements need `options`; other types must not have it."),
+    "CB120": ("unknown-level", "Use one of the levels declared in codebook.yaml."),
+    "CB121": ("unknown-sensitivity", "Use one of the sensitivity classes declared in codebook.yaml."),
+    "CB122": ("unknown-consent-purpose", "Use one of the consent purposes declared in codebook.yaml."),
+    "CB130": ("bad-expression", "Correct the expression; docs/logic-language.md lists names, functions and types."),
+    "CB131": ("expression-cycle", "Break the cycle: an element's expression must not depend on itself."),
+    "CB140": ("missing-label", "Every element, option, group and note needs a label in the source language."),
+    "CB141": ("unknown-language", "Use an ISO 639-1 code and add common/codebook/translations/<code>.yaml."),
+    "CB142": ("stale-translation", "Remove the translation or fix the code it belongs to."),
+    "CB143": ("missing-translation", "Add the text to the language's translation file."),
+    "CB150": ("unknown-form-element", "Name an element defined under common/codebook/elements/."),
+    "CB151": ("duplicate-form-name", "Each question, group and note name may appear once per form."),
+    "CB152": ("reference-outside-form", "Add the referenced element to the form, or drop the reference."),
+    "CB153": ("invalid-fixed-value", "A fixed value must be valid for the element's type and options."),
+    "CB154": ("duplicate-form-id", "Each form id must be unique."),
+    "CB160": ("unknown-standard-column", "Use a column name from the standard's list in common/standards.py."),
+    "CB161": ("invalid-standard-code", "Use a code from the standard's published list."),
+    "RC200": ("unknown-element", "Use an element code from the codebook."),
+    "RC201": ("wrong-type", "Give a value of the element's type."),
+    "RC202": ("unknown-option", "Use one of the element's option codes."),
+    "RC203": ("missing-required", "Provide a value: the element is required here."),
+    "RC204": ("constraint-failed", "Correct the value so that the element's constraint holds."),
+    "RC205": ("not-relevant", "Remove the value: the element does not apply to this record."),
+    "RC206": ("invalid-envelope", "Correct the record envelope field."),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a codebook or input, located precisely enough to fix."""
+
+    code: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    element: str | None = None
+    severity: Severity = "error"
+    fix: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if self.code not in CATALOGUE:
+            raise ValueError(f"problem code {self.code!r} is not in the catalogue")
+        if not self.fix:
+            object.__setattr__(self, "fix", CATALOGUE[self.code][1])
+
+    @property
+    def name(self) -> str:
+        return CATALOGUE[self.code][0]
+
+    @property
+    def location(self) -> str:
+        where = self.file or "<codebook>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        return where
+
+    def render(self) -> str:
+        """One line a maintainer can act on, e.g. `elements/person.yaml:12 [CB110] ...`."""
+        subject = f" element {self.element!r}:" if self.element else ""
+        return f"{self.location}: {self.severity} {self.code} {self.name}:{subject} {self.message} Fix: {self.fix}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity,
+            "file": self.file,
+            "line": self.line,
+            "element": self.element,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+class CodebookInvalid(Exception):
+    """Raised when a codebook has errors; carries every problem, not only the first."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = tuple(problems)
+        errors = [p for p in self.problems if p.severity == "error"]
+        lines = "\n".join(p.render() for p in errors)
+        super().__init__(f"the codebook has {len(errors)} error(s):\n{lines}")
+
+
+def relative_path(path: Path, root: Path) -> str:
+    """Paths in reports are relative to the codebook folder so they read the same on every machine."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()

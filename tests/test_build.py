@@ -1,0 +1,95 @@
+"""`tipdata build` writes every artifact deterministically and `--check` catches stale ones."""
+
+from __future__ import annotations
+
+import shutil
+
+from typer.testing import CliRunner
+
+from tipdata.build import build_artifacts, compare_artifacts, write_artifacts
+from tipdata.cli.main import app
+from tipdata.codebook import load_codebook
+
+from .conftest import REPO_ROOT
+
+runner = CliRunner()
+
+
+def test_build__is_byte_for_byte_deterministic(mini_codebook):
+    """should produce identical bytes from two builds of the same codebook"""
+    codebook = load_codebook(mini_codebook())
+    first = build_artifacts(codebook)
+    second = build_artifacts(load_codebook(mini_codebook()))
+    assert [(a.path, a.content) for a in first] == [(a.path, a.content) for a in second]
+    assert [a.path for a in first] == ["xlsforms/mini_form.xlsx"]
+
+
+def test_check__reports_missing_then_current(mini_codebook, tmp_path):
+    """should fail --check before a build and pass after it"""
+    root = mini_codebook()
+    out = tmp_path / "project"
+    args = ["build", "--codebook", str(root), "--out", str(out)]
+    missing = runner.invoke(app, [*args, "--check"])
+    assert missing.exit_code == 1
+    assert "xlsforms/mini_form.xlsx: missing" in missing.output
+    assert runner.invoke(app, args).exit_code == 0
+    current = runner.invoke(app, [*args, "--check"])
+    assert current.exit_code == 0, current.output
+
+
+def test_check__fails_when_codebook_edit_is_not_rebuilt(mini_codebook, tmp_path):
+    """should report an artifact as changed after a label edit that was not rebuilt"""
+    out = tmp_path / "project"
+    root = mini_codebook()
+    assert runner.invoke(app, ["build", "--codebook", str(root), "--out", str(out)]).exit_code == 0
+    edited = mini_codebook(edit={"elements/person.yaml": ("label: Age", "label: Age in years")})
+    stale = runner.invoke(app, ["build", "--check", "--codebook", str(edited), "--out", str(out)])
+    assert stale.exit_code == 1
+    assert "xlsforms/mini_form.xlsx: changed" in stale.output
+
+
+def test_build__removes_artifacts_of_removed_forms(mini_codebook, tmp_path):
+    """should treat a leftover XLSForm as stale and remove it on build"""
+    codebook = load_codebook(mini_codebook())
+    out = tmp_path / "project"
+    artifacts = build_artifacts(codebook)
+    write_artifacts(artifacts, out)
+    (out / "xlsforms" / "old_form.xlsx").write_bytes(b"old")
+    assert [(d.path, d.state) for d in compare_artifacts(artifacts, out)] == [
+        ("xlsforms/old_form.xlsx", "extra")]
+    report = write_artifacts(artifacts, out)
+    assert report.removed == ["xlsforms/old_form.xlsx"]
+    assert report.unchanged == ["xlsforms/mini_form.xlsx"]
+
+
+def test_build__refuses_invalid_codebook(mini_codebook, tmp_path):
+    """should build nothing from a codebook with errors"""
+    root = mini_codebook(edit={"elements/person.yaml": ("options: sex", "options: gender")})
+    out = tmp_path / "project"
+    result = runner.invoke(app, ["build", "--codebook", str(root), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "CB112" in result.output
+    assert not (out / "xlsforms").exists()
+
+
+def test_repository_artifacts__are_current(tmp_path):
+    """should find the committed xlsforms/ in step with the packaged codebook"""
+    codebook = load_codebook()
+    differences = compare_artifacts(build_artifacts(codebook), REPO_ROOT)
+    assert differences == [], "run `tipdata build` and commit: " + ", ".join(
+        f"{d.path} ({d.state})" for d in differences)
+
+
+def test_repository_check__fails_after_an_unbuilt_codebook_edit(tmp_path):
+    """should make `tipdata build --check` fail on a copy of the repo whose codebook was edited"""
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO_ROOT / "common" / "codebook", copy / "codebook")
+    shutil.copytree(REPO_ROOT / "xlsforms", copy / "xlsforms")
+    path = copy / "codebook" / "elements" / "screening.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("label: How old are you?", "label: What is your age?"), encoding="utf-8")
+    result = runner.invoke(app, ["build", "--check", "--codebook", str(copy / "codebook"),
+                                 "--out", str(copy)])
+    assert result.exit_code == 1
+    assert "xlsforms/tip_screening_adult.xlsx: changed" in result.output
+    assert "xlsforms/tip_screening_child.xlsx: changed" in result.output
