@@ -24,6 +24,18 @@ def test_build__is_byte_for_byte_deterministic(mini_codebook):
     assert [a.path for a in first] == ["xlsforms/mini_form.xlsx"]
 
 
+def test_build__xlsx_carry_no_build_time(mini_codebook):
+    """should stamp fixed times into the xlsx so a rebuild later in the day gives the same bytes"""
+    import io
+    import zipfile
+
+    [artifact] = build_artifacts(load_codebook(mini_codebook()))
+    archive = zipfile.ZipFile(io.BytesIO(artifact.content))
+    core = archive.read("docProps/core.xml").decode()
+    assert "<dcterms:modified" in core and "2000-01-01T00:00:00Z</dcterms:modified>" in core
+    assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
 def test_check__reports_missing_then_current(mini_codebook, tmp_path):
     """should fail --check before a build and pass after it"""
     root = mini_codebook()
