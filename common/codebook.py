@@ -23,7 +23,6 @@ from typing import Any
 
 import pycountry
 from pydantic import BaseModel, ValidationError
-
 from tipdata.model import (
     Codebook,
     Element,

@@ -12,8 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tipdata.logic import Symbol, check_text, parse, references
-from tipdata.logic import LogicSyntaxError
+from tipdata.logic import LogicSyntaxError, Symbol, check_text, parse, references
 from tipdata.model import (
     SELECT_TYPES,
     Codebook,
@@ -22,6 +21,7 @@ from tipdata.model import (
     FormElement,
     FormGroup,
     FormNote,
+    Translation,
 )
 from tipdata.problems import Problem
 from tipdata.standards import ICCS_CODES, ICD10CM_CODES, KNOWN_COLUMNS
@@ -165,8 +165,8 @@ def _check_form(cb: Codebook, form: Form, symbols: dict[str, Symbol]) -> Iterato
             yield problem("CB150", f"element {item.element!r} is not defined", item.line, item.element)
             continue
         for context, text in element.expressions():
-            yield from _outside_form(text, present, cb, lambda m, c=context: problem(
-                "CB152", f"the {c} of {element.code!r} {m}", item.line, element.code))
+            yield from _outside_form(text, present, cb, lambda m, c=context, e=element, i=item: problem(
+                "CB152", f"the {c} of {e.code!r} {m}", i.line, e.code))
         if item.fixed is not None:
             yield from (problem("CB153", m, item.line, element.code)
                         for m in _fixed_value_problems(cb, element, item.fixed))
@@ -259,7 +259,7 @@ def translation_coverage(cb: Codebook) -> dict[str, Coverage]:
 
 def _check_translations(cb: Codebook) -> Iterator[Problem]:
     for lang, tr in sorted(cb.translations.items()):
-        def stale(message: str) -> Problem:
+        def stale(message: str, lang: str = lang, tr: Translation = tr) -> Problem:
             return Problem("CB142", f"{lang}: {message}", tr.file, tr.line, severity="warning")
 
         for code in tr.elements:

@@ -13,7 +13,6 @@ import random
 
 import pytest
 from pyxform.xls2xform import convert
-
 from tipdata.codebook import load_codebook
 from tipdata.kobo_forms.xlsform import build_xlsform
 from tipdata.logic import evaluate, parse
@@ -27,7 +26,8 @@ ACT = ("scr_act_recruited", "scr_act_moved", "scr_act_housed")
 MEANS = ("scr_means_deceived", "scr_means_threatened", "scr_means_force", "scr_means_debt",
          "scr_means_documents", "scr_means_not_free", "scr_means_abducted", "scr_means_vulnerability")
 PURPOSE = ("scr_purpose_forced_work", "scr_purpose_sexual", "scr_purpose_domestic",
-           "scr_purpose_marriage", "scr_purpose_crime", "scr_purpose_armed_group", "scr_purpose_organ")
+           "scr_purpose_marriage", "scr_purpose_crime", "scr_purpose_begging", "scr_purpose_armed_group",
+           "scr_purpose_organ")
 
 
 @functools.cache
@@ -142,11 +142,12 @@ def test_declined_answers__count_as_not_indicated(engine):
     assert result.value("screening_result") == "unlikely"
 
 
-def test_unsafe_person__is_shown_the_safety_note(engine):
-    """should show the safety-protocol note when the person does not feel safe"""
-    filled = [("screening_date", "2026-11-01"), ("consent_screening", "yes"), ("scr_safe_now", "no")]
+@pytest.mark.parametrize(("answer", "shown"), [("no", True), ("dont_know", True), ("yes", False)])
+def test_unsafe_person__is_shown_the_safety_note(engine, answer, shown):
+    """should show the safety-protocol note when the person does not feel safe or is not sure"""
+    filled = [("screening_date", "2026-11-01"), ("consent_screening", "yes"), ("scr_safe_now", answer)]
     result = fill_form(engine, xform("tip_screening_adult"), filled)
-    assert result.relevant("note_unsafe")
+    assert result.relevant("note_unsafe") is shown
 
 
 def test_age_constraint__is_enforced_by_the_engine(engine):

@@ -14,9 +14,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-
 from tipdata.build import BuildOptions, build_artifacts, compare_artifacts, write_artifacts
+from tipdata.cli.keys_cmd import keys_app
 from tipdata.codebook import DEFAULT_CODEBOOK_DIR, check_codebook, load_codebook
+from tipdata.kobo_forms.cli import kobo_app
 from tipdata.problems import CodebookInvalid, Problem
 from tipdata.validation import translation_coverage
 
@@ -146,23 +147,8 @@ def codebook_docs(
         console.print(f"wrote {path}")
 
 
-def _register_optional() -> None:
-    """Sub-commands from other modules; each adds itself when its module is present."""
-    try:
-        from tipdata.cli.keys_cmd import keys_app
-    except ImportError:
-        pass
-    else:
-        app.add_typer(keys_app, name="keys", help="Key pairs for encrypted forms.")
-    try:
-        from tipdata.kobo_forms.cli import kobo_app
-    except ImportError:
-        pass
-    else:
-        app.add_typer(kobo_app, name="kobo", help="KoboToolbox: deploy, pull, hooks, decrypt.")
-
-
-_register_optional()
+app.add_typer(keys_app, name="keys", help="Key pairs for encrypted forms.")
+app.add_typer(kobo_app, name="kobo", help="KoboToolbox and ODK: decrypt encrypted submissions.")
 
 if __name__ == "__main__":
     app()
