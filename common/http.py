@@ -1,0 +1,187 @@
+"""One HTTP session shape for every platform connector (Kobo, DHIS2, Frappe).
+
+Each connector needs the same things: a base URL and a secret that never shows up in a repr, a
+log or an error; a timeout on every request; retries with backoff on 429/502/503/504 and on
+dropped connections (honouring Retry-After); a User-Agent; and errors that say the method, URL,
+status, the server's own message and how to fix it. Connectors add their resource services on
+top and a `hint` function that knows their platform's failure modes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from tipdata import __version__
+
+log = logging.getLogger("tipdata.http")
+
+USER_AGENT = f"tipdata/{__version__} (+https://github.com/tipdata)"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class PlatformError(Exception):
+    """A request that failed; says what was asked, what the server said and what to do."""
+
+    def __init__(self, method: str, url: str, status: int | None, server_message: str,
+                 hint: str = "") -> None:
+        self.method = method
+        self.url = url
+        self.status = status
+        self.server_message = server_message
+        self.hint = hint
+        status_text = f"HTTP {status}" if status is not None else "no response"
+        text = f"{method} {url} → {status_text}: {server_message}"
+        if hint:
+            text += f" Fix: {hint}"
+        super().__init__(text)
+
+
+class PlatformUnreachable(PlatformError):
+    """The server could not be reached (DNS, refused connection, TLS, timeout)."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Where a platform is and how to authenticate; the secret is never printed."""
+
+    base_url: str
+    secret: str = field(repr=False)
+    timeout: float = 30.0
+    retries: int = 4
+    backoff: float = 0.5  # seconds; doubled per attempt, with jitter
+    max_backoff: float = 30.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"server URL {self.base_url!r} must look like https://host[/path]")
+        if not self.secret:
+            raise ValueError("no API token or key was given")
+
+
+def resolve_secret(explicit: str | None, env_var: str, file_env_var: str | None = None,
+                   config: Mapping[str, Any] | None = None, config_key: str | None = None) -> str:
+    """Secret precedence: argument > environment > key file named by an env var > config file.
+
+    Raises ValueError naming the places looked at (never the value).
+    """
+    if explicit:
+        return explicit
+    if os.environ.get(env_var):
+        return os.environ[env_var]
+    if file_env_var and os.environ.get(file_env_var):
+        path = Path(os.environ[file_env_var])
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read the key file {path} named by {file_env_var}: "
+                             f"{exc.strerror}") from None
+    if config and config_key and config.get(config_key):
+        return str(config[config_key])
+    places = [env_var] + ([file_env_var] if file_env_var else []) + (
+        [f"config key {config_key}"] if config_key else [])
+    raise ValueError(f"no secret found; set {' or '.join(places)}")
+
+
+def _server_message(response: requests.Response) -> str:
+    """The platform's own words, without echoing large bodies (which could hold case data)."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip().replace("\n", " ")
+        return text[:300] or response.reason or ""
+    if isinstance(body, dict):
+        for key in ("detail", "message", "error", "exc_type", "_server_messages", "status"):
+            value = body.get(key)
+            if value:
+                return str(value)[:300]
+    return json.dumps(body)[:300]
+
+
+class PlatformSession:
+    """A `requests.Session` with the timeouts, retries, auth and errors every connector needs."""
+
+    def __init__(self, config: ServiceConfig, auth_headers: Mapping[str, str],
+                 hint: Callable[[int | None, str], str] | None = None,
+                 session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        self._hint = hint or (lambda status, message: "")
+        self._sleep = sleep
+        self.http = session or requests.Session()
+        self.http.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self.http.headers.update(auth_headers)
+
+    def __repr__(self) -> str:
+        return f"PlatformSession({self.config.base_url!r})"
+
+    def url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return urljoin(self.config.base_url.rstrip("/") + "/", path_or_url.lstrip("/"))
+
+    def request(self, method: str, path_or_url: str, *, expected: Iterable[int] = (200,),
+                idempotent: bool | None = None, **kwargs: Any) -> requests.Response:
+        """Send one request; retry transient failures; raise PlatformError otherwise.
+
+        POST is not retried after the server may have acted on it unless the caller says the
+        request is idempotent (e.g. an upsert keyed by deterministic ids).
+        """
+        url = self.url(path_or_url)
+        expected = tuple(expected)
+        retry_after_send = idempotent if idempotent is not None else method.upper() != "POST"
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                response = self.http.request(method, url, timeout=self.config.timeout, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                sent = isinstance(exc, requests.ReadTimeout)
+                if attempt <= self.config.retries and (retry_after_send or not sent):
+                    self._wait(attempt, None)
+                    continue
+                kind = "timed out" if isinstance(exc, requests.Timeout) else "could not connect"
+                raise PlatformUnreachable(method, url, None, f"{kind} after {attempt} attempt(s)",
+                                          self._hint(None, kind)) from None
+            elapsed = time.perf_counter() - started
+            log.debug("%s %s → %s in %.3fs", method, urlsplit(url).path, response.status_code, elapsed)
+            if response.status_code in expected:
+                return response
+            if response.status_code in RETRY_STATUSES and attempt <= self.config.retries and (
+                    retry_after_send or response.status_code in (429, 503)):
+                self._wait(attempt, response.headers.get("Retry-After"))
+                continue
+            message = _server_message(response)
+            raise PlatformError(method, url, response.status_code, message,
+                                self._hint(response.status_code, message))
+
+    def _wait(self, attempt: int, retry_after: str | None) -> None:
+        delay = self.config.backoff * (2 ** (attempt - 1))
+        if retry_after:
+            try:
+                delay = max(delay, float(retry_after))
+            except ValueError:
+                pass
+        delay = min(delay, self.config.max_backoff)
+        self._sleep(delay * (0.5 + random.random() / 2))
+
+    def get_json(self, path_or_url: str, **kwargs: Any) -> Any:
+        response = self.request("GET", path_or_url, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise PlatformError("GET", response.url, response.status_code,
+                                "the response is not valid JSON (truncated or an HTML error page)",
+                                "retry; if it persists, check the server URL points at the API") from None
