@@ -23,6 +23,7 @@ from typing import Any
 
 import pycountry
 from pydantic import BaseModel, ValidationError
+
 from tipdata.model import (
     Codebook,
     Element,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
+
 from tipdata.codebook import generated_option_label
 from tipdata.crosswalk import (
     OPTION_STANDARDS,

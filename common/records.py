@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from tipdata.logic import LogicSyntaxError, evaluate, parse
 from tipdata.model import Codebook, Element
 from tipdata.problems import Problem

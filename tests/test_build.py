@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import shutil
 
+from typer.testing import CliRunner
+
 from tipdata.build import build_artifacts, compare_artifacts, write_artifacts
 from tipdata.cli.main import app
 from tipdata.codebook import load_codebook
-from typer.testing import CliRunner
 
 from .conftest import REPO_ROOT
 

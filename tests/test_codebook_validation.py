@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from typer.testing import CliRunner
+
 from tipdata.cli.main import app
 from tipdata.codebook import check_codebook, load_codebook
 from tipdata.problems import CATALOGUE, CodebookInvalid
 from tipdata.validation import translation_coverage
-from typer.testing import CliRunner
 
 
 def errors_of(root):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tipdata.crosswalk import (
     ctdc_coverage,
     element_standards,

@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+
 from tipdata.codebook import load_codebook
 from tipdata.records import (
     CanonicalRecord,

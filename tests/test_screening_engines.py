@@ -13,6 +13,7 @@ import random
 
 import pytest
 from pyxform.xls2xform import convert
+
 from tipdata.codebook import load_codebook
 from tipdata.kobo_forms.xlsform import build_xlsform
 from tipdata.logic import evaluate, parse

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 from pyxform.xls2xform import convert
+
 from tipdata.build import BuildOptions, build_artifacts
 from tipdata.codebook import load_codebook
 from tipdata.kobo_forms.xlsform import build_xlsform

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from tipdata.crypto.keys import (
     ALLOWED_KEY_SIZES,
     DEFAULT_KEY_NAME,

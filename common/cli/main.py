@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+
 from tipdata.build import BuildOptions, build_artifacts, compare_artifacts, write_artifacts
 from tipdata.cli.keys_cmd import keys_app
 from tipdata.codebook import DEFAULT_CODEBOOK_DIR, check_codebook, load_codebook

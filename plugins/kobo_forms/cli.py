@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+
 from tipdata.kobo_forms.decrypt_cmd import decrypt_command
 
 kobo_app = typer.Typer(help="KoboToolbox and ODK: decrypt encrypted submissions.",

@@ -23,6 +23,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
 from tipdata.cli.keys_cmd import read_passphrase
 from tipdata.crypto.keys import (
     PASSPHRASE_ENV_VAR,

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import typer
 from cryptography.hazmat.primitives import serialization
+from typer.testing import CliRunner
+
 from tipdata.cli.keys_cmd import keys_app
 from tipdata.crypto.keys import load_private_key, public_key_base64, write_private_key
 from tipdata.kobo_forms.decrypt_cmd import PROGRESS_THRESHOLD, decrypt_command
 from tipdata.kobo_forms.odk_encryption import encrypt_submission, write_encrypted_submission
-from typer.testing import CliRunner
 
 PASSPHRASE = "a long test passphrase"
 SECRET = "SECRET-ANSWER-MARKER"

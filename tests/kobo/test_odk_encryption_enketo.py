@@ -10,6 +10,8 @@ import pytest
 import typer
 from hypothesis import given
 from hypothesis import strategies as st
+from typer.testing import CliRunner
+
 from tipdata.kobo_forms import odk_encryption
 from tipdata.kobo_forms.decrypt_cmd import decrypt_command
 from tipdata.kobo_forms.odk_encryption import (
@@ -19,7 +21,6 @@ from tipdata.kobo_forms.odk_encryption import (
     encrypt_submission,
     parse_manifest,
 )
-from typer.testing import CliRunner
 
 DATA = Path(__file__).parent / "data"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+
 from tipdata.kobo_forms.odk_encryption import (
     CiphertextCorrupt,
     DecryptionError,

@@ -6,6 +6,7 @@ import hashlib
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tipdata.kobo_forms.odk_encryption import (
     DecryptionError,
     decrypt_submission,

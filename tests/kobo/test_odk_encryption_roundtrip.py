@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
 from tipdata.crypto.keys import load_private_key, write_private_key
 from tipdata.kobo_forms.odk_encryption import (
     ODK_OAEP,

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
 from cryptography.hazmat.primitives.asymmetric import rsa
+
 from tipdata.kobo_forms.odk_encryption import (
     ODK_OAEP,
     CiphertextCorrupt,
