@@ -57,8 +57,15 @@ def _xlsforms(codebook: Codebook, options: BuildOptions) -> list[Artifact]:
     return artifacts
 
 
+def _dhis2(codebook: Codebook, options: BuildOptions) -> list[Artifact]:
+    from tipdata.dhis2_app.target import dhis2_artifacts
+
+    return dhis2_artifacts(codebook, options)
+
+
 TARGETS: dict[str, Target] = {
     "xlsforms": Target("xlsforms", ("xlsforms/*.xlsx",), _xlsforms),
+    "dhis2": Target("dhis2", ("plugins/dhis2_app/metadata/*.json",), _dhis2),
 }
 
 

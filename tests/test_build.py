@@ -21,7 +21,8 @@ def test_build__is_byte_for_byte_deterministic(mini_codebook):
     first = build_artifacts(codebook)
     second = build_artifacts(load_codebook(mini_codebook()))
     assert [(a.path, a.content) for a in first] == [(a.path, a.content) for a in second]
-    assert [a.path for a in first] == ["xlsforms/mini_form.xlsx"]
+    assert [a.path for a in first] == ["xlsforms/mini_form.xlsx",
+                                       "plugins/dhis2_app/metadata/tipdata-dhis2-metadata.json"]
 
 
 def test_build__xlsx_carry_no_build_time(mini_codebook):
@@ -29,7 +30,7 @@ def test_build__xlsx_carry_no_build_time(mini_codebook):
     import io
     import zipfile
 
-    [artifact] = build_artifacts(load_codebook(mini_codebook()))
+    [artifact] = build_artifacts(load_codebook(mini_codebook()), targets=["xlsforms"])
     archive = zipfile.ZipFile(io.BytesIO(artifact.content))
     core = archive.read("docProps/core.xml").decode()
     assert "<dcterms:modified" in core and "2000-01-01T00:00:00Z</dcterms:modified>" in core
@@ -64,12 +65,12 @@ def test_build__removes_artifacts_of_removed_forms(mini_codebook, tmp_path):
     """should treat a leftover XLSForm as stale and remove it on build"""
     codebook = load_codebook(mini_codebook())
     out = tmp_path / "project"
-    artifacts = build_artifacts(codebook)
-    write_artifacts(artifacts, out)
+    artifacts = build_artifacts(codebook, targets=["xlsforms"])
+    write_artifacts(artifacts, out, ["xlsforms"])
     (out / "xlsforms" / "old_form.xlsx").write_bytes(b"old")
-    assert [(d.path, d.state) for d in compare_artifacts(artifacts, out)] == [
+    assert [(d.path, d.state) for d in compare_artifacts(artifacts, out, ["xlsforms"])] == [
         ("xlsforms/old_form.xlsx", "extra")]
-    report = write_artifacts(artifacts, out)
+    report = write_artifacts(artifacts, out, ["xlsforms"])
     assert report.removed == ["xlsforms/old_form.xlsx"]
     assert report.unchanged == ["xlsforms/mini_form.xlsx"]
 

@@ -64,7 +64,7 @@ def build(
         "--submission-url", help="Where encrypted forms submit (required with --encrypt-with).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build every artifact (XLSForms) from the codebook, or check that they are current."""
+    """Build every artifact (XLSForms, DHIS2 metadata) from the codebook, or check that they are current."""
     started = time.perf_counter()
     options = BuildOptions()
     if encrypt_with is not None:
