@@ -17,9 +17,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tipdata.logic import LogicSyntaxError, evaluate, parse
+from tipdata.logic import LogicSyntaxError, Symbol, evaluate, parse
 from tipdata.model import Codebook, Element
 from tipdata.problems import Problem
+from tipdata.validation import symbols_of
 
 #: Namespace of tipdata record ids: uuid5(namespace, "<source system>:<source id>").
 RECORD_NAMESPACE = uuid.UUID("6f1c2a4e-2b7d-5f0a-9c3e-7d41b8a5e9c2")
@@ -211,9 +212,11 @@ def _type_error(element: Element, value: Any) -> str | None:
     return f"expected {expected} for a {kind} element, got {type(value).__name__} {value!r}"
 
 
-def _holds(text: str, values: Mapping[str, Any], self_value: Any, today: dt.date | None) -> bool | None:
+def _holds(text: str, values: Mapping[str, Any], self_value: Any, today: dt.date | None,
+           symbols: Mapping[str, Symbol], self_code: str | None = None) -> bool | None:
     try:
-        return bool(evaluate(parse(text), values, self_value=self_value, today=today))
+        return bool(evaluate(parse(text), values, self_value=self_value, today=today, symbols=symbols,
+                             self_symbol=symbols.get(self_code) if self_code else None))
     except LogicSyntaxError:
         return None  # a codebook problem, reported by `tipdata codebook validate`
 
@@ -226,6 +229,7 @@ def validate_record(codebook: Codebook, record: CanonicalRecord, *, today: dt.da
     holds only what its form collects); types, options and constraints for every value.
     """
     where = source or f"record {record.record_id}"
+    symbols = symbols_of(codebook)
     problems: list[Problem] = []
 
     def add(code: str, message: str, element: str | None, severity: str = "error") -> None:
@@ -259,14 +263,15 @@ def validate_record(codebook: Codebook, record: CanonicalRecord, *, today: dt.da
                 add("RC202", f"{', '.join(map(repr, unknown))} not in list {option_list.name!r} "
                     f"(expected one of {sample}{more})", code)
                 continue
-        if element.constraint and _holds(element.constraint, values, value, today) is False:
+        if element.constraint and _holds(element.constraint, values, value, today, symbols, code) is False:
             message = element.constraint_message or f"constraint `{element.constraint}` does not hold"
             add("RC204", f"{message} (value {value!r})", code)
     if form is not None:
         for code, conditions in form.form_conditions().items():
             element = codebook.elements[code]
             checks = ((element.relevant,) if element.relevant else ()) + conditions
-            relevant = all(_holds(text, values, None, today) is not False for text in checks)
+            relevant = all(_holds(text, values, None, today, symbols, code) is not False
+                           for text in checks)
             present = values.get(code) not in (None, "", (), [])
             if not relevant and present and not element.is_calculated:
                 add("RC205", "a value is given but the element does not apply "
@@ -275,7 +280,7 @@ def validate_record(codebook: Codebook, record: CanonicalRecord, *, today: dt.da
                 continue
             required = element.required
             if isinstance(required, str):
-                required = bool(_holds(required, values, None, today))
+                required = bool(_holds(required, values, None, today, symbols, code))
             if required:
                 add("RC203", "a value is required", code)
     return problems

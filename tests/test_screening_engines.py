@@ -18,6 +18,7 @@ from tipdata.codebook import load_codebook
 from tipdata.kobo_forms.xlsform import build_xlsform
 from tipdata.logic import evaluate, parse
 from tipdata.spreadsheet import write_xlsx
+from tipdata.validation import symbols_of
 
 from .engines.runner import ALL_ENGINES, engines_available, fill_form
 
@@ -168,10 +169,11 @@ COMPUTED = ("screening_is_child", "palermo_act_indicated", "palermo_means_indica
 def python_values(form_id: str, given: dict[str, object]) -> dict[str, object]:
     """Evaluate the codebook calculations in order, as the form does."""
     codebook = load_codebook()
+    symbols = symbols_of(codebook)
     values: dict[str, object] = dict(given)
     values["screening_population"] = "child" if form_id.endswith("child") else "adult"
     for code in COMPUTED:
-        values[code] = evaluate(parse(codebook.elements[code].calculation), values)
+        values[code] = evaluate(parse(codebook.elements[code].calculation), values, symbols=symbols)
     return values
 
 

@@ -80,7 +80,7 @@ def test_build_xlsform__encryption_settings_reach_the_xform(mini_codebook):
 def test_build_artifacts__written_xlsx_reads_back(mini_codebook):
     """should write an .xlsx whose sheets read back as the built rows"""
     codebook = load_codebook(mini_codebook())
-    [artifact] = build_artifacts(codebook, BuildOptions())
+    [artifact] = build_artifacts(codebook, BuildOptions(), targets=["xlsforms"])
     sheets = read_xlsx(artifact.content)
     xlsform = build_xlsform(codebook, "mini_form")
     assert sheets["survey"][0] == xlsform.survey[0]

@@ -185,7 +185,7 @@ def _add_element(
     lists_used: list[str],
 ) -> None:
     relevant = _combine(
-        to_xpath(parse(el.relevant), symbols) if el.relevant else None, form_relevant
+        to_xpath(parse(el.relevant), symbols, self_symbol=symbols[el.code]) if el.relevant else None, form_relevant
     )
     if item.fixed is not None or el.is_calculated:
         if item.fixed is not None:
@@ -204,7 +204,7 @@ def _add_element(
         _use(lists_used, BOOLEAN_LIST)
     else:
         xls_type = _XLSFORM_TYPES[el.type]
-    constraints = [to_xpath(parse(el.constraint), symbols) if el.constraint else None]
+    constraints = [to_xpath(parse(el.constraint), symbols, self_symbol=symbols[el.code]) if el.constraint else None]
     if el.max_length and el.type == "text":
         constraints.append(f"string-length(.) <= {el.max_length}")
     required = el.required
@@ -215,7 +215,7 @@ def _add_element(
         hint=_texts(cb, lambda lang: cb.element_text(lang, el.code, "hint")),
         required=("yes" if required else None)
         if isinstance(required, bool)
-        else to_xpath(parse(required), symbols),
+        else to_xpath(parse(required), symbols, self_symbol=symbols[el.code]),
         relevant=relevant,
         constraint=_combine(*constraints),
         constraint_message=_texts(

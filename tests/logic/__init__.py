@@ -1,0 +1,1 @@
+"""Tests of the logic language (tipdata.logic)."""
