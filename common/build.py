@@ -63,9 +63,23 @@ def _dhis2(codebook: Codebook, options: BuildOptions) -> list[Artifact]:
     return dhis2_artifacts(codebook, options)
 
 
+def _frappe(codebook: Codebook, options: BuildOptions) -> list[Artifact]:
+    from tipdata.erpnext_casework.artifacts import frappe_artifacts
+
+    return frappe_artifacts(codebook, options)
+
+
+_FRAPPE_APP = "plugins/erpnext_casework/app/tip_casework"
+
 TARGETS: dict[str, Target] = {
     "xlsforms": Target("xlsforms", ("xlsforms/*.xlsx",), _xlsforms),
     "dhis2": Target("dhis2", ("plugins/dhis2_app/metadata/*.json",), _dhis2),
+    "frappe": Target("frappe", (
+        f"{_FRAPPE_APP}/tip_casework/doctype/*/*.json",
+        f"{_FRAPPE_APP}/tip_casework/doctype/tip_*_option/*.py",
+        f"{_FRAPPE_APP}/rules.json",
+        f"{_FRAPPE_APP}/translations/*.csv",
+    ), _frappe),
 }
 
 

@@ -49,6 +49,33 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "RC204": ("constraint-failed", "Correct the value so that the element's constraint holds."),
     "RC205": ("not-relevant", "Remove the value: the element does not apply to this record."),
     "RC206": ("invalid-envelope", "Correct the record envelope field."),
+    # KoboToolbox submissions (tipdata.kobo_forms.mapping / pull)
+    "KB300": ("undecryptable-submission", "Check that the private key pairs with the form's public key and re-pull; the message names the ODK reason (wrong_key, signature_mismatch, file_missing, ...)."),
+    "KB301": ("repeated-answer", "A canonical record holds one value per element: remove the repeat around the question on Kobo, or split the repeat's entries into their own submissions."),
+    "KB302": ("malformed-submission", "The submission lacks what every Kobo submission has (an integer _id, flat string answers); check the server returns /api/v2/assets/{uid}/data/ JSON."),
+    "KB303": ("duplicate-submission", "Kobo holds the same submission (same meta/instanceID) under two _ids; keep one on Kobo (delete the other) and re-pull."),
+    # Frappe casework site (tipdata.erpnext_casework.connector / mapping)
+    "FR400": ("frappe-rejected", "The casework site refused the record; its message gives the rule in words. Correct the record at its source (or the site's rule), then push again."),
+    "FR401": ("frappe-conflict", "The document kept changing on the casework site while tipdata wrote it; push again, and if it persists find out who else edits the case."),
+    "FR402": ("frappe-permission", "Give the sync user a role with read, write and create permission on the DocType (Role Permissions Manager), then push again."),
+    "FR403": ("frappe-unmapped", "The casework app has no DocType or field for this: rebuild the app from the codebook (tipdata build), migrate the site, then push again."),
+    "FR404": ("frappe-unreadable-document", "A document on the casework site holds a value the codebook does not allow; correct it in the desk, then pull again."),
+    "FR405": ("frappe-case-not-found", "The record quotes no case reference, or one no case on the site (or several) has: push the case's intake record first, or correct the reference at the source, then push again."),
+    # Routing policy files (tipdata.policy)
+    "PL600": ("policy-syntax", "Fix the TOML syntax at the line shown, or the path of the policy file."),
+    "PL601": ("unknown-policy-key", "Remove the key or correct its spelling; docs/routing-policy.md lists the keys."),
+    "PL602": ("unknown-target", "Use one of the targets kobo, frappe, dhis2, export."),
+    "PL603": ("invalid-policy-class", "Use a sensitivity class declared in codebook.yaml; restricted elements are named one by one under [targets.<name>.restricted]."),
+    "PL604": ("unknown-policy-purpose", "Use a consent purpose declared in codebook.yaml."),
+    "PL605": ("invalid-restricted-element", "Name an element whose sensitivity is restricted (e.g. person_immigration_status)."),
+    "PL606": ("invalid-owner", "Give every level declared in codebook.yaml exactly one owner among kobo, frappe, dhis2."),
+    "PL607": ("invalid-policy-value", "Use a value of the kind shown in the message."),
+    "PL608": ("unknown-policy-element", "Name an element defined under common/codebook/elements/."),
+    # DHIS2 connector (tipdata.dhis2_app.connector / tracker): why a record was not saved on DHIS2
+    "DH400": ("dhis2-rejected", "Correct what DHIS2 names (its error code, e.g. E1125, and the element are in the message) in the record or in the DHIS2 metadata, then push again."),
+    "DH401": ("no-tracker-link", "Give the record a person_pseudo_id or a case reference (case_reference, svc_case_reference) so DHIS2 can file it under a tracked entity and an enrollment."),
+    "DH402": ("dhis2-parent-rejected", "Fix the record DHIS2 rejected first (same person or case in this push): this one was not saved because the tracked entity or enrollment it belongs to was not."),
+    "DH403": ("restricted-in-package", "Rebuild the DHIS2 package without the restricted element: immigration status never goes to DHIS2, whatever the package or policy says."),
 }
 
 

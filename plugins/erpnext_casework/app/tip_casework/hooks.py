@@ -1,0 +1,40 @@
+"""Wiring only: every behaviour lives in a named module of the app."""
+
+app_name = "tip_casework"
+app_title = "TIP Casework"
+app_publisher = "tipdata"
+app_description = "Trafficking-in-persons casework generated from the tipdata codebook"
+app_email = "tipdata@example.org"
+app_license = "mit"
+
+# Roles with desk access; DocType permissions name them (all flags written in the JSON).
+fixtures = [
+    {"dt": "Role", "filters": [["role_name", "like", "TIP %"]]},
+]
+
+_RECORD_DOCTYPES = (
+    "TIP Case",
+    "TIP Identity",
+    "TIP Restricted Detail",
+    "TIP Screening",
+    "TIP Referral",
+    "TIP Service",
+    "TIP Outcome Assessment",
+    "TIP Investigation",
+    "TIP Prosecution",
+)
+
+# Consent gating per record for the Law Enforcement Liaison and Data Analyst roles.
+permission_query_conditions = {
+    doctype: "tip_casework.record_access.query_conditions" for doctype in _RECORD_DOCTYPES
+}
+has_permission = {doctype: "tip_casework.record_access.has_record_permission" for doctype in _RECORD_DOCTYPES}
+
+# Closes Frappe 15's permlevel leaks (filters on hidden fields; the PUT response body).
+after_request = ["tip_casework.response_guard.guard_response"]
+
+scheduler_events = {
+    "daily": ["tip_casework.follow_up.flag_due_follow_ups"],
+}
+
+after_install = "tip_casework.install.after_install"

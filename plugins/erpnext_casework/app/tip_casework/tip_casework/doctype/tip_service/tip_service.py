@@ -1,0 +1,11 @@
+# Copyright (c) 2026, tipdata. License: MIT
+"""A service or follow-up contact; the codebook's rules run on every save."""
+
+from frappe.model.document import Document
+
+from tip_casework.rules_enforcement import enforce_rules
+
+
+class TIPService(Document):
+    def validate(self) -> None:
+        enforce_rules(self)
