@@ -83,12 +83,22 @@ TARGETS: dict[str, Target] = {
 }
 
 
+class BuildError(Exception):
+    """A valid codebook that a target still cannot render (e.g. a list a platform app needs)."""
+
+
 def build_artifacts(codebook: Codebook, options: BuildOptions = BuildOptions(),
                     targets: Iterable[str] | None = None) -> list[Artifact]:
     chosen = list(targets) if targets is not None else list(TARGETS)
+    unknown = [name for name in chosen if name not in TARGETS]
+    if unknown:
+        raise BuildError(f"unknown target(s) {', '.join(unknown)}; expected {', '.join(TARGETS)}")
     artifacts: list[Artifact] = []
     for name in chosen:
-        artifacts.extend(TARGETS[name].build(codebook, options))
+        try:
+            artifacts.extend(TARGETS[name].build(codebook, options))
+        except ValueError as exc:  # renderers report unrenderable codebooks as ValueError
+            raise BuildError(f"target {name}: {exc}") from exc
     return artifacts
 
 

@@ -1,0 +1,169 @@
+"""Numbered, forward-only schema migrations recorded in `ledger_migrations`.
+
+Why not Alembic: the ledger is a library embedded in a sync tool, not an application with a
+deployment pipeline. Alembic would need an `alembic.ini`, an `env.py` and a script folder shipped
+and located at run time, and operators would have to learn a second command. The ledger's schema
+is small and owned here, so a list of Python functions over SQLAlchemy Core (dialect-neutral DDL)
+applied on open does the job with no extra moving parts:
+
+- every pending migration runs in ONE transaction (PostgreSQL and SQLite both have transactional
+  DDL; the SQLite engine is configured to emit its own BEGIN so DDL really is inside it), so a
+  failed upgrade leaves the previous schema untouched;
+- concurrent openers are serialised (PostgreSQL advisory lock; SQLite `BEGIN IMMEDIATE`);
+- a database newer than the code is refused rather than written with old assumptions.
+
+Rule for later versions: a released migration is frozen. Its table definitions are copied here,
+never imported from `schema.py`, because `schema.py` moves on with the code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection
+
+from tipdata.ledger.errors import LedgerSchemaError
+from tipdata.ledger.schema import AutoId, UtcDateTime, ledger_migrations
+
+#: pg_advisory_xact_lock key: "tipdata ledger migrate"
+_PG_LOCK_KEY = 0x7469_7064_6C6D
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[Connection], None]
+
+
+def _v1_initial(conn: Connection) -> None:
+    """Frozen copy of the first schema (records, id map, watermarks, quarantine, runs, audit)."""
+    md = MetaData()
+    Table("ledger_meta", md,
+          Column("name", String(64), primary_key=True),
+          Column("value", Text, nullable=False))
+    Table("ledger_records", md,
+          Column("record_id", String(36), primary_key=True),
+          Column("source_system", String(200), nullable=False),
+          Column("source_id", String(500), nullable=False),
+          Column("form_id", String(64)),
+          Column("form_version", String(100)),
+          Column("collected_at", UtcDateTime, nullable=False),
+          Column("updated_at", UtcDateTime, nullable=False),
+          Column("consent_purposes", Text, nullable=False),
+          Column("location", String(200)),
+          Column("content_hash", String(64), nullable=False),
+          Column("plain_values", Text, nullable=False),
+          Column("sealed_values", Text),
+          Column("key_id", String(16)),
+          Column("first_seen_at", UtcDateTime, nullable=False),
+          Column("written_at", UtcDateTime, nullable=False),
+          UniqueConstraint("source_system", "source_id", name="uq_ledger_records_source"),
+          Index("ix_ledger_records_key_id", "key_id"),
+          Index("ix_ledger_records_updated_at", "updated_at"))
+    Table("ledger_id_map", md,
+          Column("record_id", String(36), ForeignKey("ledger_records.record_id"), nullable=False),
+          Column("platform", String(64), nullable=False),
+          Column("platform_id", String(500), nullable=False),
+          Column("platform_version", String(100)),
+          Column("platform_modified", UtcDateTime),
+          Column("synced_hash", String(64)),
+          Column("linked_at", UtcDateTime, nullable=False),
+          Column("updated_at", UtcDateTime, nullable=False),
+          PrimaryKeyConstraint("record_id", "platform", name="pk_ledger_id_map"),
+          UniqueConstraint("platform", "platform_id", name="uq_ledger_id_map_platform_id"))
+    Table("ledger_watermarks", md,
+          Column("source", String(200), primary_key=True),
+          Column("position_at", UtcDateTime),
+          Column("position_number", BigInteger),
+          Column("position_cursor", String(500), nullable=False),
+          Column("run_id", AutoId),
+          Column("updated_at", UtcDateTime, nullable=False))
+    Table("ledger_quarantine", md,
+          Column("id", AutoId, primary_key=True, autoincrement=True),
+          Column("source", String(200), nullable=False),
+          Column("source_id", String(500), nullable=False),
+          Column("reason_code", String(64), nullable=False),
+          Column("message_blob", LargeBinary, nullable=False),
+          Column("payload_blob", LargeBinary, nullable=False),
+          Column("key_id", String(16)),
+          Column("created_at", UtcDateTime, nullable=False),
+          Column("updated_at", UtcDateTime, nullable=False),
+          Column("retried_count", Integer, nullable=False),
+          Column("resolved_at", UtcDateTime),
+          Column("resolution", String(64)),
+          UniqueConstraint("source", "source_id", name="uq_ledger_quarantine_source"),
+          Index("ix_ledger_quarantine_key_id", "key_id"))
+    Table("ledger_runs", md,
+          Column("run_id", AutoId, primary_key=True, autoincrement=True),
+          Column("started_at", UtcDateTime, nullable=False),
+          Column("ended_at", UtcDateTime),
+          Column("status", String(32), nullable=False),
+          Column("counts", Text, nullable=False),
+          Column("errors", Text, nullable=False))
+    Table("ledger_audit_log", md,
+          Column("id", AutoId, primary_key=True, autoincrement=True),
+          Column("at", UtcDateTime, nullable=False),
+          Column("run_id", AutoId),
+          Column("action", String(32), nullable=False),
+          Column("source", String(200)),
+          Column("target", String(200)),
+          Column("policy_version", String(200)),
+          Column("consent_purposes", Text, nullable=False),
+          Column("record_count", Integer, nullable=False),
+          Column("record_ids", Text, nullable=False),
+          Column("withheld_count", Integer, nullable=False),
+          Index("ix_ledger_audit_log_at", "at"))
+    md.create_all(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _v1_initial),
+)
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def migrate(conn: Connection, now: dt.datetime) -> list[int]:
+    """Apply every pending migration inside the caller's transaction; return the versions applied.
+
+    Example: `with engine.begin() as conn: migrate(conn, datetime.now(UTC))`
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    ledger_migrations.create(conn, checkfirst=True)
+    applied = set(conn.scalars(select(ledger_migrations.c.version)))
+    newer = sorted(v for v in applied if v > LATEST_VERSION)
+    if newer:
+        raise LedgerSchemaError(
+            f"the ledger schema is at version {max(applied)} but this tipdata knows versions up "
+            f"to {LATEST_VERSION}",
+            "upgrade tipdata to the version that wrote this ledger (never downgrade a ledger)",
+        )
+    done: list[int] = []
+    for migration in MIGRATIONS:
+        if migration.version in applied:
+            continue
+        migration.apply(conn)
+        conn.execute(insert(ledger_migrations).values(
+            version=migration.version, name=migration.name, applied_at=now))
+        done.append(migration.version)
+    return done
