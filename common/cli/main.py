@@ -15,9 +15,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tipdata.build import BuildOptions, build_artifacts, compare_artifacts, write_artifacts
+from tipdata.build import (
+    BuildError,
+    BuildOptions,
+    build_artifacts,
+    compare_artifacts,
+    write_artifacts,
+)
 from tipdata.cli.keys_cmd import keys_app
 from tipdata.codebook import DEFAULT_CODEBOOK_DIR, check_codebook, load_codebook
+from tipdata.dhis2_app.cli import dhis2_app
+from tipdata.erpnext_casework.cli import frappe_app
 from tipdata.kobo_forms.cli import kobo_app
 from tipdata.problems import CodebookInvalid, Problem
 from tipdata.validation import translation_coverage
@@ -62,9 +70,11 @@ def build(
         "--encrypt-with", help="Public key PEM: forms encrypt every submission on the device.")] = None,
     submission_url: Annotated[str | None, typer.Option(
         "--submission-url", help="Where encrypted forms submit (required with --encrypt-with).")] = None,
+    target: Annotated[list[str] | None, typer.Option(
+        "--target", help="Build only these targets (xlsforms, dhis2, frappe); default all.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build every artifact (XLSForms, DHIS2 metadata) from the codebook, or check that they are current."""
+    """Build every artifact (XLSForms, DHIS2 metadata, Frappe DocTypes) from the codebook, or check that they are current."""
     started = time.perf_counter()
     options = BuildOptions()
     if encrypt_with is not None:
@@ -77,10 +87,14 @@ def build(
         options = BuildOptions(public_key=public_key_base64(encrypt_with.read_bytes()),
                                submission_url=submission_url)
     codebook = _load(codebook_dir)
-    artifacts = build_artifacts(codebook, options)
+    try:
+        artifacts = build_artifacts(codebook, options, target)
+    except BuildError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
     root = out.resolve()
     if check:
-        differences = compare_artifacts(artifacts, root)
+        differences = compare_artifacts(artifacts, root, target)
         if as_json:
             console.print_json(json.dumps({"stale": [d.__dict__ for d in differences]}))
         for d in differences:
@@ -91,7 +105,7 @@ def build(
         if not as_json:
             console.print(f"All {len(artifacts)} artifacts are current.")
         return
-    report = write_artifacts(artifacts, root)
+    report = write_artifacts(artifacts, root, target)
     elapsed = time.perf_counter() - started
     if as_json:
         console.print_json(json.dumps({**report.__dict__, "seconds": round(elapsed, 3)}))
@@ -149,7 +163,9 @@ def codebook_docs(
 
 
 app.add_typer(keys_app, name="keys", help="Key pairs for encrypted forms.")
-app.add_typer(kobo_app, name="kobo", help="KoboToolbox and ODK: decrypt encrypted submissions.")
+app.add_typer(kobo_app, name="kobo", help="KoboToolbox and ODK: deploy, pull, hooks, decrypt.")
+app.add_typer(dhis2_app, name="dhis2", help="DHIS2: install the tracker program, push and pull cases.")
+app.add_typer(frappe_app, name="frappe", help="Frappe casework: push and pull cases.")
 
 if __name__ == "__main__":
     app()
