@@ -76,6 +76,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "DH401": ("no-tracker-link", "Give the record a person_pseudo_id or a case reference (case_reference, svc_case_reference) so DHIS2 can file it under a tracked entity and an enrollment."),
     "DH402": ("dhis2-parent-rejected", "Fix the record DHIS2 rejected first (same person or case in this push): this one was not saved because the tracked entity or enrollment it belongs to was not."),
     "DH403": ("restricted-in-package", "Rebuild the DHIS2 package without the restricted element: immigration status never goes to DHIS2, whatever the package or policy says."),
+    # Sync configuration and engine (tipdata.sync)
+    "SY700": ("config-syntax", "Fix the TOML syntax at the line shown, or the path of tipdata.toml (`tipdata init` writes a commented example)."),
+    "SY701": ("unknown-config-key", "Remove the key or correct its spelling; `tipdata init` writes every key with a comment."),
+    "SY702": ("invalid-config-value", "Use a value of the kind shown in the message."),
+    "SY703": ("secret-in-config", "Remove the secret from the file and set the environment variable named in the message; tipdata.toml is often shared and committed."),
+    "SY704": ("missing-config-value", "Add the setting; the message names the table and key."),
+    "SY705": ("unknown-config-form", "Name a form of the codebook (tipdata codebook validate lists them) with the Kobo asset uid it is deployed as."),
+    "SY710": ("unreadable-source-line", "The line is not a canonical record (CanonicalRecord.to_json); correct or remove it in the source file, then retry."),
 }
 
 
