@@ -355,9 +355,10 @@ def defined(node: Expr, symbols: Mapping[str, Symbol]) -> Expr:
 
 
 def nonempty(node: Expr, symbols: Mapping[str, Symbol]) -> Expr:
-    """The condition under which ``node`` is not the empty string, as XPath's coalesce() tests.
+    """The condition under which ``node`` is not empty, as the form engines' coalesce() tests.
 
-    Differs from :func:`defined` for numbers: NaN is the non-empty text 'NaN' in XPath.
+    JavaRosa's coalesce treats a NaN number as empty (XPathFuncExpr.isNull), and so does
+    `tipdata.logic.evaluate`; so for computed numbers this is the same as :func:`defined`.
     """
     if empty_kind(node) is not None:
         return FALSE
@@ -375,7 +376,7 @@ def nonempty(node: Expr, symbols: Mapping[str, Symbol]) -> Expr:
             return disjunction([nonempty(first, symbols), nonempty(second, symbols)])
         case Call(function, (inner,)) if function == STORED:
             return defined(inner, symbols)
-    return TRUE
+    return defined(node, symbols)
 
 
 def reads_empty(node: Expr, symbols: Mapping[str, Symbol]) -> Expr:
