@@ -9,15 +9,17 @@ everything that is wrong with it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import uuid
+import weakref
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tipdata.logic import LogicSyntaxError, Symbol, evaluate, parse
+from tipdata.logic import Expr, LogicSyntaxError, Symbol, evaluate, parse
 from tipdata.model import Codebook, Element
 from tipdata.problems import Problem
 from tipdata.validation import symbols_of
@@ -212,10 +214,29 @@ def _type_error(element: Element, value: Any) -> str | None:
     return f"expected {expected} for a {kind} element, got {type(value).__name__} {value!r}"
 
 
+@functools.lru_cache(maxsize=8192)
+def _parsed(text: str) -> Expr:
+    """Expressions are few and records many: parse each expression once."""
+    return parse(text)
+
+
+_SYMBOLS: dict[int, tuple[weakref.ref[Codebook], dict[str, Symbol]]] = {}
+
+
+def _symbols_for(codebook: Codebook) -> dict[str, Symbol]:
+    """The codebook's symbol table, built once per codebook object (not once per record)."""
+    cached = _SYMBOLS.get(id(codebook))
+    if cached is not None and cached[0]() is codebook:
+        return cached[1]
+    symbols = symbols_of(codebook)
+    _SYMBOLS[id(codebook)] = (weakref.ref(codebook), symbols)
+    return symbols
+
+
 def _holds(text: str, values: Mapping[str, Any], self_value: Any, today: dt.date | None,
            symbols: Mapping[str, Symbol], self_code: str | None = None) -> bool | None:
     try:
-        return bool(evaluate(parse(text), values, self_value=self_value, today=today, symbols=symbols,
+        return bool(evaluate(_parsed(text), values, self_value=self_value, today=today, symbols=symbols,
                              self_symbol=symbols.get(self_code) if self_code else None))
     except LogicSyntaxError:
         return None  # a codebook problem, reported by `tipdata codebook validate`
@@ -229,7 +250,7 @@ def validate_record(codebook: Codebook, record: CanonicalRecord, *, today: dt.da
     holds only what its form collects); types, options and constraints for every value.
     """
     where = source or f"record {record.record_id}"
-    symbols = symbols_of(codebook)
+    symbols = _symbols_for(codebook)
     problems: list[Problem] = []
 
     def add(code: str, message: str, element: str | None, severity: str = "error") -> None:
@@ -274,8 +295,8 @@ def validate_record(codebook: Codebook, record: CanonicalRecord, *, today: dt.da
                            for text in checks)
             present = values.get(code) not in (None, "", (), [])
             if not relevant and present and not element.is_calculated:
-                add("RC205", "a value is given but the element does not apply "
-                    f"(relevant `{element.relevant}` is false)", code, "warning")
+                add("RC205", "a value is given but the element does not apply here "
+                    "(its relevance, or its group's, is false)", code, "warning")
             if not relevant or present or element.is_calculated:
                 continue
             required = element.required

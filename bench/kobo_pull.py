@@ -1,0 +1,225 @@
+"""Kobo pull throughput and memory: 10,000 and 100,000 submissions from the Kobo double.
+
+    python bench/kobo_pull.py                     # 10k and 100k, both state kinds
+    python bench/kobo_pull.py --sizes 10000 --states watermark
+
+The double (tests/doubles/kobo.py) runs in its own process and serves generated adult
+screenings over HTTP on 127.0.0.1 (1000 per page, Kobo's cap). Each measurement runs the pull in
+a fresh client process — `pull_form` → map every submission through the codebook → serialise
+each record to a JSON line (discarded) — and prints:
+
+- records/s end to end, and the share of time spent in `tipdata.records.validate_record`;
+- peak RSS of the client process and its growth over the RSS before the pull started, so a
+  10k and a 100k run side by side show whether memory grows with the number of records.
+
+Two pull states: `watermark` keeps only the watermark (what the pipeline itself needs: its
+memory should be flat), `json` is `JsonFilePullState`, which by design keeps every submission's
+revision and digest in memory (about half a kilobyte per submission) until the ledger replaces it.
+Target: ≥ 5,000 records/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+FORM_ID = "tip_screening_adult"
+ANSWERS = ("yes", "no", "dont_know")
+INDICATORS = (
+    [f"grp_act/scr_act_{n}" for n in ("recruited", "moved", "housed")]
+    + [f"grp_means/scr_means_{n}" for n in ("deceived", "threatened", "force", "debt", "documents",
+                                             "not_free", "abducted", "vulnerability")]
+    + [f"grp_purpose/scr_purpose_{n}" for n in ("forced_work", "sexual", "domestic", "marriage",
+                                                 "crime", "begging", "armed_group", "organ")])
+
+
+def make_answers(index: int) -> dict[str, str]:
+    """A deterministic, valid adult screening; answers vary with the index."""
+    answers = {
+        "start": "2026-03-01T11:11:31.421+02:00",
+        "grp_start/screening_date": "2026-03-01",
+        "grp_start/screening_population": "adult",
+        "grp_start/consent_screening": "yes",
+        "grp_safety/scr_safe_now": ANSWERS[index % 2],
+        "grp_safety/age_at_screening": str(18 + index % 70),
+        "grp_safety/screening_is_child": "false",
+        "palermo_act_indicated": "false",
+        "palermo_means_indicated": "false",
+        "palermo_purpose_indicated": "false",
+        "palermo_elements_met": "false",
+        "screening_elements_count": "0",
+        "screening_result": "unlikely",
+    }
+    for position, path in enumerate(INDICATORS):
+        answers[path] = ANSWERS[1 + (index >> position) % 2]
+    return answers
+
+
+def serve_double(sizes: list[int], ready: Any, stop: Any) -> None:
+    """Child process: one asset per size, generated submissions, served until told to stop."""
+    from tests.doubles.kobo import KoboDouble
+    from tipdata.codebook import load_codebook
+    from tipdata.kobo_forms.xlsform import build_xlsform
+    from tipdata.spreadsheet import write_xlsx
+
+    codebook = load_codebook()
+    xlsx = write_xlsx(build_xlsform(codebook, FORM_ID).sheets(), escape_formulas=False)
+    double = KoboDouble()
+    assets = {}
+    for size in sizes:
+        uid = double.create_form(xlsx, name=f"bench-{size}.xlsx")
+        double.add_generated_submissions(uid, size, make_answers,
+                                         first_time=dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+        assets[size] = uid
+    double.start()
+    ready.send((double.base_url, double.token, assets))
+    stop.wait()
+    double.stop()
+
+
+class WatermarkOnlyState:
+    """A `PullState` that keeps the watermark only: the pipeline's own memory, nothing else."""
+
+    def __init__(self) -> None:
+        self._watermarks: dict[str, int] = {}
+
+    def watermark(self, asset_uid: str) -> int | None:
+        return self._watermarks.get(asset_uid)
+
+    def seen(self, asset_uid: str, submission_id: int) -> None:
+        return None
+
+    def seen_ids(self, asset_uid: str) -> Iterator[int]:
+        return iter(())
+
+    def id_with_revision(self, asset_uid: str, revision: str) -> None:
+        return None
+
+    def remember(self, asset_uid: str, seen: Iterable[Any], *, watermark: int | None = None) -> None:
+        if watermark is not None:
+            self._watermarks[asset_uid] = max(watermark, self._watermarks.get(asset_uid, watermark))
+
+    def forget(self, asset_uid: str, submission_ids: Iterable[int]) -> None:
+        pass
+
+    def reconciled_at(self, asset_uid: str) -> None:
+        return None
+
+    def mark_reconciled(self, asset_uid: str, when: dt.datetime) -> None:
+        pass
+
+    def checkpoint(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _current_rss_mib() -> float:
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def measure(base_url: str, token: str, asset_uid: str, state_kind: str, out: Any) -> None:
+    """Client process: one full pull, timed, with validate_record's share and memory."""
+    import tipdata.kobo_forms.mapping as mapping
+    from tipdata.codebook import load_codebook
+    from tipdata.http import ServiceConfig
+    from tipdata.kobo_forms.connector import KoboClient
+    from tipdata.kobo_forms.pull import PullOptions, pull_form
+    from tipdata.kobo_forms.pull_state import JsonFilePullState
+
+    codebook = load_codebook()
+    client = KoboClient(ServiceConfig(base_url, token, timeout=120))
+    validation = [0.0]
+    original = mapping.validate_record
+
+    def timed_validate(*args: Any, **kwargs: Any) -> Any:  # attribution only
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            validation[0] += time.perf_counter() - started
+
+    mapping.validate_record = timed_validate
+    with tempfile.TemporaryDirectory() as folder:
+        state = (JsonFilePullState(Path(folder) / "state.json") if state_kind == "json"
+                 else WatermarkOnlyState())
+        rss_before = _current_rss_mib()
+        records = quarantined = 0
+        sink = open("/dev/null", "w")  # noqa: SIM115 (kept open for the whole run)
+        started = time.perf_counter()
+        for page in pull_form(client, codebook, FORM_ID, asset_uid, state,
+                              PullOptions(reconcile=False)):
+            for record in page.records:
+                sink.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+            records += len(page.records)
+            quarantined += len(page.quarantined)
+        seconds = time.perf_counter() - started
+        sink.close()
+    out.send({"records": records, "quarantined": quarantined, "seconds": seconds,
+              "validation_seconds": validation[0], "rss_before_mib": rss_before,
+              "peak_rss_mib": _rss_mib()})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--states", default="watermark,json")
+    args = parser.parse_args()
+    context = multiprocessing.get_context("spawn")
+    ready_recv, ready_send = context.Pipe(duplex=False)
+    stop = context.Event()
+    server = context.Process(target=serve_double, args=(args.sizes, ready_send, stop))
+    server.start()
+    base_url, token, assets = ready_recv.recv()
+    print(f"Kobo double with {', '.join(f'{n:,}' for n in args.sizes)} submissions at {base_url}")
+    print(f"{'state':<10} {'records':>9} {'seconds':>8} {'records/s':>10} {'validate':>9} "
+          f"{'w/o validate':>13} {'peak RSS':>9} {'RSS growth':>11}")
+    try:
+        for state_kind in args.states.split(","):
+            for size in args.sizes:
+                result_recv, result_send = context.Pipe(duplex=False)
+                client = context.Process(target=measure, args=(base_url, token, assets[size],
+                                                               state_kind, result_send))
+                client.start()
+                result = result_recv.recv()
+                client.join()
+                rate = result["records"] / result["seconds"]
+                share = result["validation_seconds"] / result["seconds"]
+                rest = result["records"] / max(result["seconds"] - result["validation_seconds"],
+                                                1e-9)
+                growth = result["peak_rss_mib"] - result["rss_before_mib"]
+                print(f"{state_kind:<10} {result['records']:>9,} {result['seconds']:>8.1f} "
+                      f"{rate:>10,.0f} {share:>8.0%} {rest:>11,.0f}/s "
+                      f"{result['peak_rss_mib']:>7.0f}Mi {growth:>9.1f}Mi", flush=True)
+                if result["quarantined"]:
+                    print(f"  ({result['quarantined']} quarantined: the generator is wrong)")
+    finally:
+        stop.set()
+        server.join()
+    print("records/s: pull + map + validate + JSON line per record; validate: share of the time "
+          "in tipdata.records.validate_record; w/o validate: the rate of everything else. "
+          "Target ≥ 5,000 records/s.")
+
+
+if __name__ == "__main__":
+    main()

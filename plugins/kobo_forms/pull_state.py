@@ -1,0 +1,208 @@
+"""What a pull remembers between runs: a watermark and the revision of every submission seen.
+
+`PullState` is the interface the pull talks to; the ledger (a later issue) will implement it in
+its database. `JsonFilePullState` keeps it in one JSON file until then.
+
+Per asset it holds:
+
+- the **watermark**: the highest `_id` whose page the caller has finished with. New
+  submissions are those above it (`_id` is the server's row id and only grows);
+- per `_id` the **revision** (`_uuid`, which changes on every edit) and a **content digest** of
+  what was mapped, so reconciliation can tell an edit (revision changed) and whether the edit
+  changed anything the codebook holds (digest changed);
+- when the asset was last **reconciled** against the server (edits and deletions are invisible
+  to the watermark: Kobo keeps `_submission_time` on edit and has no last-modified field).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+DEFAULT_STATE_PATH = Path(".tipdata/kobo-pull-state.json")
+
+
+@dataclass(frozen=True)
+class SeenSubmission:
+    """One submission as last pulled."""
+
+    submission_id: int
+    revision: str
+    content_digest: str
+
+
+class PullState(Protocol):
+    """Where a pull keeps its progress. All methods take the asset uid first."""
+
+    def watermark(self, asset_uid: str) -> int | None:
+        """Highest `_id` whose page was handed over, or None before the first pull."""
+
+    def seen(self, asset_uid: str, submission_id: int) -> SeenSubmission | None:
+        """What was pulled for this `_id`, or None."""
+
+    def seen_ids(self, asset_uid: str) -> Iterator[int]:
+        """Every `_id` pulled, in ascending order (a snapshot: later changes do not affect it)."""
+
+    def id_with_revision(self, asset_uid: str, revision: str) -> int | None:
+        """The `_id` already pulled with this revision (`_uuid`), to spot duplicates."""
+
+    def remember(self, asset_uid: str, seen: Iterable[SeenSubmission], *,
+                 watermark: int | None = None) -> None:
+        """Record pulled submissions and, if given, raise the watermark (never lowers it)."""
+
+    def forget(self, asset_uid: str, submission_ids: Iterable[int]) -> None:
+        """Drop submissions that no longer exist on the server."""
+
+    def reconciled_at(self, asset_uid: str) -> dt.datetime | None:
+        """When the asset was last compared in full with the server."""
+
+    def mark_reconciled(self, asset_uid: str, when: dt.datetime) -> None: ...
+
+    def checkpoint(self) -> None:
+        """Persist what was remembered (an implementation may batch writes)."""
+
+    def flush(self) -> None:
+        """Persist everything now; called when a form's pull ends, also after an error."""
+
+
+class _AssetState:
+    __slots__ = ("watermark", "seen", "by_revision", "reconciled_at")
+
+    def __init__(self) -> None:
+        self.watermark: int | None = None
+        #: _id -> (revision, digest)
+        self.seen: dict[int, tuple[str, str]] = {}
+        self.by_revision: dict[str, int] | None = None  # built on first use
+        self.reconciled_at: str | None = None
+
+
+class JsonFilePullState:
+    """`PullState` in one JSON file, rewritten atomically with owner-only permissions.
+
+    `checkpoint` writes at most every `flush_seconds` so a large pull does not rewrite the file
+    after every page; `flush` always writes. After a crash the pull resumes from the last
+    written watermark and re-delivers at most the pages since then (at-least-once; records are
+    upserts by record id).
+
+    >>> state = JsonFilePullState(Path(".tipdata/kobo-pull-state.json"))
+    >>> state.watermark("aJ7sd2kqWcH5YbVfXe8mLp") is None
+    True
+    """
+
+    def __init__(self, path: Path = DEFAULT_STATE_PATH, *, flush_seconds: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = Path(path)
+        self._flush_seconds = flush_seconds
+        self._clock = clock
+        self._assets: dict[str, _AssetState] = {}
+        self._dirty = False
+        self._last_flush = clock()
+        if self.path.is_file():
+            self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            for uid, entry in data.get("assets", {}).items():
+                state = _AssetState()
+                state.watermark = entry.get("watermark")
+                state.reconciled_at = entry.get("reconciled_at")
+                state.seen = {int(k): (v[0], v[1]) for k, v in entry.get("seen", {}).items()}
+                self._assets[uid] = state
+        except (OSError, ValueError, TypeError, AttributeError, IndexError) as exc:
+            raise ValueError(f"cannot read the pull state {self.path}: {exc}. Fix: restore it "
+                             "from a backup, or delete it to pull everything again") from None
+
+    def _asset(self, asset_uid: str) -> _AssetState:
+        state = self._assets.get(asset_uid)
+        if state is None:
+            state = self._assets[asset_uid] = _AssetState()
+        return state
+
+    def watermark(self, asset_uid: str) -> int | None:
+        state = self._assets.get(asset_uid)
+        return state.watermark if state else None
+
+    def seen(self, asset_uid: str, submission_id: int) -> SeenSubmission | None:
+        state = self._assets.get(asset_uid)
+        entry = state.seen.get(submission_id) if state else None
+        return SeenSubmission(submission_id, *entry) if entry else None
+
+    def seen_ids(self, asset_uid: str) -> Iterator[int]:
+        state = self._assets.get(asset_uid)
+        return iter(sorted(state.seen)) if state else iter(())
+
+    def id_with_revision(self, asset_uid: str, revision: str) -> int | None:
+        state = self._assets.get(asset_uid)
+        if state is None:
+            return None
+        if state.by_revision is None:
+            state.by_revision = {rev: sid for sid, (rev, _digest) in state.seen.items()}
+        return state.by_revision.get(revision)
+
+    def remember(self, asset_uid: str, seen: Iterable[SeenSubmission], *,
+                 watermark: int | None = None) -> None:
+        state = self._asset(asset_uid)
+        for item in seen:
+            previous = state.seen.get(item.submission_id)
+            state.seen[item.submission_id] = (item.revision, item.content_digest)
+            if state.by_revision is not None:
+                if previous is not None:
+                    state.by_revision.pop(previous[0], None)
+                state.by_revision[item.revision] = item.submission_id
+        if watermark is not None and (state.watermark is None or watermark > state.watermark):
+            state.watermark = watermark
+        self._dirty = True
+
+    def forget(self, asset_uid: str, submission_ids: Iterable[int]) -> None:
+        state = self._asset(asset_uid)
+        for submission_id in submission_ids:
+            previous = state.seen.pop(submission_id, None)
+            if previous is not None and state.by_revision is not None:
+                state.by_revision.pop(previous[0], None)
+        self._dirty = True
+
+    def reconciled_at(self, asset_uid: str) -> dt.datetime | None:
+        state = self._assets.get(asset_uid)
+        return dt.datetime.fromisoformat(state.reconciled_at) if state and state.reconciled_at \
+            else None
+
+    def mark_reconciled(self, asset_uid: str, when: dt.datetime) -> None:
+        self._asset(asset_uid).reconciled_at = when.isoformat()
+        self._dirty = True
+
+    def checkpoint(self) -> None:
+        if self._dirty and self._clock() - self._last_flush >= self._flush_seconds:
+            self._write()
+
+    def flush(self) -> None:
+        if self._dirty:
+            self._write()
+
+    def _write(self) -> None:
+        """Stream the JSON out entry by entry: no second copy of the state in memory."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write('{"assets":{')
+            for index, (uid, state) in enumerate(self._assets.items()):
+                head = {"watermark": state.watermark, "reconciled_at": state.reconciled_at}
+                handle.write(("," if index else "") + json.dumps(uid) + ":"
+                             + json.dumps(head, separators=(",", ":"))[:-1] + ',"seen":{')
+                handle.writelines(
+                    ("," if position else "") + f'"{sid}":' + json.dumps(entry, separators=(",", ":"))
+                    for position, (sid, entry) in enumerate(state.seen.items()))
+                handle.write("}}")
+            handle.write("}}")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
+        self._dirty = False
+        self._last_flush = self._clock()
