@@ -23,6 +23,7 @@ from tipdata.build import (
     write_artifacts,
 )
 from tipdata.cli.keys_cmd import keys_app
+from tipdata.cli.link_cmd import link_app
 from tipdata.codebook import DEFAULT_CODEBOOK_DIR, check_codebook, load_codebook
 from tipdata.dhis2_app.cli import dhis2_app
 from tipdata.erpnext_casework.cli import frappe_app
@@ -166,6 +167,7 @@ app.add_typer(keys_app, name="keys", help="Key pairs for encrypted forms.")
 app.add_typer(kobo_app, name="kobo", help="KoboToolbox and ODK: deploy, pull, hooks, decrypt.")
 app.add_typer(dhis2_app, name="dhis2", help="DHIS2: install the tracker program, push and pull cases.")
 app.add_typer(frappe_app, name="frappe", help="Frappe casework: push and pull cases.")
+app.add_typer(link_app, name="link", help="Count unique victims across agencies without sharing names.")
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,85 @@
+"""Linkage speed: encoding rate and matching time for 10k, 100k (and optionally 1M) records.
+
+Synthetic people (`tipdata.linkage.synthetic`: common names from several regions, typos, swapped
+names and day/month, partial dates) are split into two agencies of N/2 records each, 30% of the
+first agency's people re-registered by the second. For each size it prints:
+  - encoding: records per second for normalisation + exact keys + CLK (one process);
+  - matching (per --thresholds value): seconds for blocking, scoring and clustering, candidate
+    pairs and pairs per record (flat when cost grows linearly), LSH bands, and precision/recall
+    against the known links;
+  - growth: matching time relative to the previous size divided by the size ratio (1.0 = linear).
+Asserts nothing; prints numbers.
+
+    python bench/linkage_speed.py                 # 10k and 100k records
+    python bench/linkage_speed.py --with-1m       # also 1M (several minutes, ~4 GB of memory)
+    python bench/linkage_speed.py --sizes 20000 --thresholds 0.75 0.8
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from tipdata.linkage.encoding import encode_records
+from tipdata.linkage.evaluation import pair_accuracy, predicted_pairs, true_pairs_between
+from tipdata.linkage.matching import DEFAULT_THRESHOLD, MatchSettings, match_batches
+from tipdata.linkage.schema import load_schema
+from tipdata.linkage.synthetic import overlapping_batches
+
+SECRET = b"benchmark secret - not for real data"
+
+
+def run(total: int, thresholds: list[float]) -> float:
+    """Encode once, match once per threshold; returns the matching seconds at the first one."""
+    first, second, links = overlapping_batches(total // 2, overlap=0.3, seed=total)
+    schema = load_schema()
+    started = time.perf_counter()
+    ngo = encode_records(first, SECRET, schema, source="ngo")
+    police = encode_records(second, SECRET, schema, source="police")
+    encode_seconds = time.perf_counter() - started
+    print(f"{total:>9,} records | encode {total / encode_seconds:>8,.0f} rec/s ({encode_seconds:6.1f} s)",
+          flush=True)
+    first_seconds = 0.0
+    for threshold in thresholds:
+        started = time.perf_counter()
+        result = match_batches([ngo, police], MatchSettings(threshold=threshold))
+        match_seconds = time.perf_counter() - started
+        first_seconds = first_seconds or match_seconds
+        report(result, links, total, threshold, match_seconds)
+    return first_seconds
+
+
+def report(result, links, total: int, threshold: float, match_seconds: float) -> None:
+    accuracy = pair_accuracy(predicted_pairs(result, across_sources_only=True),
+                             true_pairs_between(links, "ngo", "police"))
+    s = result.stats
+    print(f"{'':>9}   threshold {threshold:.2f} | match {match_seconds:6.1f} s (blocking {s.seconds_blocking:5.1f}, scoring "
+          f"{s.seconds_scoring:5.1f}, clustering {s.seconds_clustering:5.1f})"
+          f" | {s.candidate_pairs:>11,} candidate pairs ({s.candidate_pairs / total:5.1f}/record;"
+          f" keys {s.pairs_from_keys:,}, LSH {s.pairs_from_lsh:,} with {s.lsh_bands} bands of"
+          f" {s.lsh_rows} bins) | oversized blocks {s.oversized_blocks:,}"
+          f" | P {accuracy.precision:.4f} R {accuracy.recall:.4f}", flush=True)
+    print(f"{'':>9}   overlap: " + ", ".join(f"{label} {count:,}" for label, count in result.overlap_rows())
+          + f" (true: ngo + police {len(links):,})", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--with-1m", action="store_true", help="also run 1,000,000 records")
+    parser.add_argument("--thresholds", type=float, nargs="*", default=[DEFAULT_THRESHOLD],
+                        help="match at each of these Dice thresholds (growth uses the first)")
+    args = parser.parse_args()
+    sizes = list(args.sizes) + ([1_000_000] if args.with_1m else [])
+    previous: tuple[int, float] | None = None
+    for total in sizes:
+        match_seconds = run(total, args.thresholds)
+        if previous is not None:
+            ratio = (match_seconds / previous[1]) / (total / previous[0])
+            print(f"{'':>9}   growth vs {previous[0]:,}: time ×{match_seconds / previous[1]:.1f} "
+                  f"for size ×{total / previous[0]:.0f} → {ratio:.2f} (1.00 = linear)", flush=True)
+        previous = (total, match_seconds)
+
+
+if __name__ == "__main__":
+    main()
