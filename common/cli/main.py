@@ -22,8 +22,13 @@ from tipdata.build import (
     compare_artifacts,
     write_artifacts,
 )
+from tipdata.cli.audit_cmd import audit_command
+from tipdata.cli.init_cmd import init_command
 from tipdata.cli.keys_cmd import keys_app
 from tipdata.cli.link_cmd import link_app
+from tipdata.cli.quarantine_cmd import quarantine_app
+from tipdata.cli.status_cmd import status_command
+from tipdata.cli.sync_cmd import sync_command
 from tipdata.codebook import DEFAULT_CODEBOOK_DIR, check_codebook, load_codebook
 from tipdata.dhis2_app.cli import dhis2_app
 from tipdata.erpnext_casework.cli import frappe_app
@@ -168,6 +173,11 @@ app.add_typer(kobo_app, name="kobo", help="KoboToolbox and ODK: deploy, pull, ho
 app.add_typer(dhis2_app, name="dhis2", help="DHIS2: install the tracker program, push and pull cases.")
 app.add_typer(frappe_app, name="frappe", help="Frappe casework: push and pull cases.")
 app.add_typer(link_app, name="link", help="Count unique victims across agencies without sharing names.")
+app.command("sync")(sync_command)
+app.command("status")(status_command)
+app.command("audit")(audit_command)
+app.command("init")(init_command)
+app.add_typer(quarantine_app, name="quarantine")
 
 if __name__ == "__main__":
     app()

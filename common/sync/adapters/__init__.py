@@ -1,0 +1,1 @@
+"""Adapters that put each platform behind the sync ports (`tipdata.sync.ports`)."""

@@ -1,0 +1,1 @@
+"""Tests of the sync engine (tipdata.sync) and its operations commands."""
