@@ -14,19 +14,19 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from tests.doubles.dhis2 import Dhis2Double
 from tests.doubles.frappe import DocTypeDef, FrappeDouble
 from tests.doubles.kobo import KoboDouble
+
+# one definition of where a test's ledger lives (SQLite and PostgreSQL), shared with the ledger tests
+from tests.ledger.conftest import database, key, postgres_available  # noqa: F401
 from tipdata.codebook import load_codebook
 from tipdata.crypto.at_rest import DataKey, Keyring
 from tipdata.dhis2_app.connector import (
@@ -183,44 +183,8 @@ def platforms() -> Iterator[Platforms]:
     started.dhis2.stop()
 
 
-@pytest.fixture(scope="session")
-def postgres_available() -> bool:
-    engine = create_engine(POSTGRES_URL)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except OperationalError:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable and CI is set")
-        return False
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """Where a test's ledger lives: {"url": ..., "schema": ...}; fresh for every test."""
-    if request.param == "sqlite":
-        yield {"url": str(tmp_path / "ledger.sqlite"), "schema": None}
-        return
-    if not request.getfixturevalue("postgres_available"):
-        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable (set CI to make this fail)")
-    schema = f"sync_test_{uuid.uuid4().hex[:12]}"
-    yield {"url": POSTGRES_URL, "schema": schema}
-    engine = create_engine(POSTGRES_URL)
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    engine.dispose()
-
-
 @pytest.fixture
-def key() -> DataKey:
-    return DataKey.generate()
-
-
-@pytest.fixture
-def ledger(database: dict[str, Any], key: DataKey) -> Iterator[Ledger]:
+def ledger(database: dict[str, Any], key: DataKey) -> Iterator[Ledger]:  # noqa: F811 - pytest fixtures from tests.ledger.conftest
     opened = open_ledger(database["url"], codebook=codebook(), keys=Keyring(key),
                          schema=database["schema"], environ={})
     yield opened
