@@ -23,6 +23,7 @@ from tipdata.build import (
     write_artifacts,
 )
 from tipdata.cli.audit_cmd import audit_command
+from tipdata.cli.export_cmd import export_app
 from tipdata.cli.init_cmd import init_command
 from tipdata.cli.keys_cmd import keys_app
 from tipdata.cli.link_cmd import link_app
@@ -173,6 +174,7 @@ app.add_typer(kobo_app, name="kobo", help="KoboToolbox and ODK: deploy, pull, ho
 app.add_typer(dhis2_app, name="dhis2", help="DHIS2: install the tracker program, push and pull cases.")
 app.add_typer(frappe_app, name="frappe", help="Frappe casework: push and pull cases.")
 app.add_typer(link_app, name="link", help="Count unique victims across agencies without sharing names.")
+app.add_typer(export_app, name="export", help="Export k-anonymised microdata (CTDC gen-1 / gen-2).")
 app.command("sync")(sync_command)
 app.command("status")(status_command)
 app.command("audit")(audit_command)

@@ -1,4 +1,4 @@
-"""`tipdata dhis2 ...`: install the metadata package, push records, pull records.
+"""`tipdata dhis2 ...`: install the metadata package, push records, pull records, push aggregates.
 
 The server comes from `--server` or `TIPDATA_DHIS2_URL`; the personal access token only from
 `TIPDATA_DHIS2_TOKEN` or the file named by `TIPDATA_DHIS2_TOKEN_FILE` (an option would land in
@@ -20,17 +20,29 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tipdata.cli.export_cmd import KOpt, LedgerOpt, open_records_ledger
+from tipdata.cli.sync_options import ConfigOpt, reporting_errors
 from tipdata.codebook import DEFAULT_CODEBOOK_DIR, load_codebook
 from tipdata.http import PlatformError
 from tipdata.model import Codebook
 from tipdata.policy import PolicyInvalid, load_policy
 from tipdata.problems import CodebookInvalid
 from tipdata.records import CanonicalRecord, record_from_json
+from tipdata.statistics.disclosure import DEFAULT_K
+from tipdata.statistics.scope import Area
 
-from .connector import DEFAULT_BATCH_SIZE, DEFAULT_PACKAGE_PATH, DEFAULT_PAGE_SIZE, Dhis2Connector
+from .aggregate_push import AggregatePushResult, grouped_conflicts, push_aggregates
+from .aggregates import LayoutError, ReportingPeriod, layout_from_package
+from .connector import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_PACKAGE_PATH,
+    DEFAULT_PAGE_SIZE,
+    ORG_UNIT_ENV,
+    Dhis2Connector,
+)
 from .tracker import PackageError
 
-dhis2_app = typer.Typer(help="DHIS2: install the tracker metadata, push and pull records.",
+dhis2_app = typer.Typer(help="DHIS2: install the tracker metadata, push and pull records, push aggregates.",
                         no_args_is_help=True)
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -240,3 +252,97 @@ def pull_command(
                       f"next --since {watermark}", soft_wrap=True)
         if result.unreadable:
             err_console.print(f"[yellow]values left out (unreadable):[/] {dict(result.unreadable)}")
+
+
+MAX_CONFLICT_LINES = 50
+
+
+def _print_aggregates(result: AggregatePushResult) -> None:
+    plan = result.plan
+    table = Table("Count", "Cells", "Sent", "Suppressed", "No category option", "No combo",
+                  title=f"Data set {plan.payload['dataSet']}, period {result.period}, org unit {result.org_unit}")
+    for count, summary in plan.counts.items():
+        table.add_row(count, str(summary.cells), str(summary.sent), str(summary.suppressed),
+                      str(sum(summary.unrepresentable.values())), str(summary.no_combo))
+    console.print(table)
+    for warning in [*plan.warnings, *result.warnings]:
+        err_console.print(f"[yellow]Warning:[/] {warning}", soft_wrap=True)
+    for summary in (result.dry_run, result.commit):
+        if summary is None:
+            continue
+        counts = ", ".join(f"{k} {v}" for k, v in summary.import_count.items())
+        phase = "dry run" if summary.dry_run else "import"
+        console.print(f"DHIS2 {result.version} {phase}: {summary.status} ({counts}); "
+                      f"{len(summary.conflicts)} conflict(s)", soft_wrap=True)
+        groups = grouped_conflicts(summary.conflicts)
+        if groups:
+            conflicts = Table("Object", "Property", "Code", "Message", "Data values", title=f"DHIS2 conflicts ({phase})")
+            for c in groups[:MAX_CONFLICT_LINES]:
+                shown = ",".join(map(str, c.indexes[:10])) + (f" … ({len(c.indexes)})" if len(c.indexes) > 10 else "")
+                conflicts.add_row(c.object or "", c.property or "", c.error_code or "", c.message, shown)
+            err_console.print(conflicts)
+            if len(groups) > MAX_CONFLICT_LINES:
+                err_console.print(f"… and {len(groups) - MAX_CONFLICT_LINES} more kinds of conflict (--json lists all)")
+    if result.dry_run is not None and result.commit is None:
+        verdict = "nothing committed (--dry-run)" if result.dry_run.ok else "nothing committed: fix the conflicts"
+        console.print(verdict)
+
+
+@dhis2_app.command("push-aggregates")
+def push_aggregates_command(
+    period: Annotated[str, typer.Option("--period", metavar="PERIOD", help="Reporting period: a year "
+                                        "(2025), a quarter (2025Q1) or a month (202503).")],
+    org_unit: Annotated[str | None, typer.Option(
+        "--org-unit", metavar="UID", help="Org unit the values are for (default TIPDATA_DHIS2_ORG_UNIT, "
+        "else the data set's first).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only ask DHIS2 to check the values "
+                                          "(dataValueSets dryRun=true); commit nothing.")] = False,
+    k: KOpt = DEFAULT_K,
+    country: Annotated[str | None, typer.Option(
+        "--country", metavar="ISO2", help="Count only cases identified in this country (ident_country).")] = None,
+    generate_combos: Annotated[bool, typer.Option(
+        "--generate-combos", help="Ask DHIS2 to generate missing category option combos first "
+        "(needs the F_PERFORM_MAINTENANCE authority).")] = False,
+    config: ConfigOpt = None,
+    ledger_url: LedgerOpt = None,
+    metadata: MetadataOpt = DEFAULT_PACKAGE_PATH,
+    server: ServerOpt = None,
+    codebook_dir: CodebookOpt = DEFAULT_CODEBOOK_DIR,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send the period's protected counts (k-anonymity threshold k) to the aggregate data set.
+
+    Cells suppressed by disclosure control are not sent; DHIS2 checks the values first (dry run)
+    and nothing is committed when it reports a conflict.
+    """
+    try:
+        reporting = ReportingPeriod.parse(period)
+    except ValueError as exc:
+        _usage_error(str(exc))
+    codebook = _codebook(codebook_dir)
+    connector = _connector(codebook, server=server, metadata=metadata)
+    try:
+        layout = layout_from_package(connector.package, codebook)
+    except LayoutError as exc:
+        _fail(exc)
+    target = org_unit or os.environ.get(ORG_UNIT_ENV) or next(iter(layout.org_units), None)
+    if not target:
+        _usage_error("no org unit: pass --org-unit UID or set TIPDATA_DHIS2_ORG_UNIT (the data set "
+                     "is assigned to none)")
+    with reporting_errors():
+        _book, ledger = open_records_ledger(config, ledger_url)
+        try:
+            result = push_aggregates(connector.client, ledger.iter_records(), codebook, connector.package,
+                                     period=reporting, org_unit=target, k=k,
+                                     area=Area(country=country.upper()) if country else None,
+                                     dry_run=dry_run, generate_combos=generate_combos)
+        except (PlatformError, LayoutError) as exc:
+            _fail(exc)
+        finally:
+            ledger.close()
+    if as_json:
+        console.print_json(json.dumps(result.to_json()))
+    else:
+        _print_aggregates(result)
+    if not result.ok:
+        raise typer.Exit(1)

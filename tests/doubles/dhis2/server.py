@@ -3,7 +3,7 @@
 It is NOT a DHIS2 server. It implements what /work/shared/reference/dhis2-api.md documents, so the
 connector can be tested against each version's behaviour: auth (`ApiToken` PAT or Basic), version
 detection, metadata import, tracker import (sync and async jobs), tracker export envelopes,
-aggregate data values. Faults (502/503 for the next N requests, delays for timeouts) are set from
+aggregate data values, category option combo generation (maintenance). Faults (502/503 for the next N requests, delays for timeouts) are set from
 Python; every request is logged.
 
     with Dhis2Double(version="2.41") as dhis2:
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .category_combos import maintenance_route
 from .data_values import import_data_values
 from .fields import apply_fields, parse_fields
 from .metadata_import import TYPES, import_metadata
@@ -191,6 +192,8 @@ class Dhis2Double:
             return fault.status, {"Content-Type": "text/html"}, page.encode()
         status, extra, payload = self._route(method, path, query, pairs, raw_query, headers, body, host)
         logged.status = status
+        if status == 204:
+            return status, extra, b""
         return status, {"Content-Type": "application/json;charset=UTF-8", **extra}, \
             json.dumps(payload).encode()
 
@@ -219,7 +222,7 @@ class Dhis2Double:
         api_version = int(match.group(1)) if match.group(1) else None
         route = (match.group(2) or "/").removesuffix(".json").strip("/")
         payload: Any = None
-        if method in ("POST", "PUT"):
+        if method in ("POST", "PUT") and (body or not route.startswith("maintenance/")):
             content_type = (headers.get("Content-Type") or headers.get("content-type") or "").lower()
             if not content_type.startswith("application/json"):
                 return 415, {}, web_message(415, f"Content type '{content_type}' not supported")
@@ -262,6 +265,10 @@ class Dhis2Double:
         if route == "dataValueSets" and method == "POST":
             status, body = import_data_values(self.store, payload, query, self.minor)
             return status, {}, body
+        if segments[:1] == ["maintenance"] and method in ("POST", "PUT"):
+            answer = maintenance_route(self.store, segments)
+            if answer is not None:
+                return answer[0], {}, answer[1]
         if segments and segments[0] in LEGACY_TRACKER:
             if self.minor >= 42:
                 return 404, {}, web_message(404, f"No endpoint /api/{route} (removed in 2.42)")
@@ -364,10 +371,10 @@ class Dhis2Double:
             prop, _, rest = text.partition(":")
             operator, _, value = rest.partition(":")
             if operator == "eq":
-                objects = [o for o in objects if str(o.get(prop)) == value]
+                objects = [o for o in objects if str(_property(o, prop)) == value]
             elif operator == "in":
                 wanted = set(value.strip("[]").split(","))
-                objects = [o for o in objects if str(o.get(prop)) in wanted]
+                objects = [o for o in objects if str(_property(o, prop)) in wanted]
         spec = parse_fields(query.get("fields") or "id,displayName")
         views = [apply_fields({**o, "displayName": o.get("name")}, spec) for o in objects]
         if (query.get("paging") or "").lower() == "false":
@@ -387,6 +394,14 @@ class Dhis2Double:
             if objects:
                 result[type_key] = objects
         return result
+
+
+def _property(obj: Mapping[str, Any], path: str) -> Any:
+    """A filter's property, following dots into referenced objects (`categoryCombo.id`)."""
+    value: Any = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
