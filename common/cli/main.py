@@ -28,6 +28,7 @@ from tipdata.cli.init_cmd import init_command
 from tipdata.cli.keys_cmd import keys_app
 from tipdata.cli.link_cmd import link_app
 from tipdata.cli.quarantine_cmd import quarantine_app
+from tipdata.cli.report_cmd import report_command
 from tipdata.cli.status_cmd import status_command
 from tipdata.cli.sync_cmd import sync_command
 from tipdata.codebook import DEFAULT_CODEBOOK_DIR, check_codebook, load_codebook
@@ -179,6 +180,7 @@ app.command("sync")(sync_command)
 app.command("status")(status_command)
 app.command("audit")(audit_command)
 app.command("init")(init_command)
+app.command("report")(report_command)
 app.add_typer(quarantine_app, name="quarantine")
 
 if __name__ == "__main__":

@@ -89,11 +89,14 @@ def protect_table(table: pd.DataFrame, k: int = DEFAULT_K, *, dims: Sequence[str
                   non_additive: Sequence[str] | None = None,
                   sensitive_zeros: bool | pd.Series = False, protection_level: float = 1.0,
                   rounding: Rounding | None = None, base: int | None = None,
-                  seed: int | None = None, audit: bool | Literal["auto"] = "auto") -> ProtectedTable:
+                  seed: int | None = None, audit: bool | Literal["auto"] = "auto",
+                  force: pd.Series | None = None) -> ProtectedTable:
     """Suppress small cells and every cell that would reveal them; optionally round.
 
     Dimensions, the count column, the total code and the multi-response dimensions are read
-    from `table.attrs` (set by `compute_indicators`) unless given.
+    from `table.attrs` (set by `compute_indicators`) unless given. `force` (a boolean Series on
+    the table's index) hides cells whatever their value, e.g. cells hidden in a linked table that
+    publishes the same counts; they are treated as primary.
 
     >>> t = pd.DataFrame({"sex": ["_T", "female", "male", "other"], "value": [40, 5, 20, 15]})
     >>> protect_table(t, k=11, dims=["sex"]).suppressed_mask.tolist()
@@ -116,10 +119,13 @@ def protect_table(table: pd.DataFrame, k: int = DEFAULT_K, *, dims: Sequence[str
     structure = table_structure(table, dims, total, [d for d in dims if d not in non_additive])
 
     sensitive = _sensitive_zero_mask(table, values, sensitive_zeros)
-    primary = ((values > 0) & (values < k)) | sensitive
+    forced = np.zeros(len(values), dtype=bool) if force is None else \
+        force.reindex(table.index, fill_value=False).to_numpy(bool)
+    primary = ((values > 0) & (values < k)) | sensitive | forced
     suppressed = primary.copy()
     rules = [AppliedRule(PRIMARY, int(primary.sum()), f"cells below k={k}"
-                         + (", sensitive zeros" if sensitive.any() else ""))]
+                         + (", sensitive zeros" if sensitive.any() else "")
+                         + (f", {int(forced.sum())} forced" if forced.any() else ""))]
     run_audit = _audit_available() if audit == "auto" else bool(audit)
     added = {"line": 0, "cycle": 0, "audit": 0}
     for _ in range(len(values) + 1):
