@@ -14,6 +14,12 @@ so a re-push updates the same cells). The ImportSummary is read from the body (`
 2.43. `strictDataElements` and `strictCategoryOptionCombos` are asked for, so DHIS2 refuses a
 value filed under a data element or combo the data set does not have instead of storing it.
 
+Before anything is computed the data set is read from the server (`GET /api/dataSets/{uid}`):
+a period of another type than the data set's is refused (`PeriodTypeMismatch`: DHIS2 would store
+it, and its analytics would add it to the data set's own periods), and an org unit the data set is
+not assigned to is a warning (assign it: `tipdata dhis2 install --assign-org-unit UID`). A push of
+the data set's own period type to an assigned org unit gives no warning.
+
 Transport is the connector's `Dhis2Client` (timeouts, retries, personal access token). Nothing
 here logs or prints values: counts, UIDs and DHIS2's error codes only.
 """
@@ -35,6 +41,7 @@ from .aggregate import DEFAULT_CATEGORY_COMBO
 from .aggregates import (
     AggregateLayout,
     AggregateTables,
+    ComboLookup,
     DataValueSetPlan,
     ReportingPeriod,
     build_data_value_set,
@@ -43,6 +50,7 @@ from .aggregates import (
     protected_tables,
 )
 from .connector import Dhis2Client
+from .option_combos import update_option_combos
 
 log = logging.getLogger("tipdata.dhis2")
 
@@ -142,10 +150,31 @@ def fetch_category_option_combos(client: Dhis2Client, category_combos: Iterable[
     return items
 
 
-def generate_category_option_combos(client: Dhis2Client) -> None:
-    """Ask DHIS2 to generate (and prune) every category option combo; needs F_PERFORM_MAINTENANCE."""
+def generate_category_option_combos(client: Dhis2Client, combos: Iterable[str] | None = None) -> list[str]:
+    """Ask DHIS2 to generate (and prune) category option combos; needs F_PERFORM_MAINTENANCE.
+
+    `combos`: only these category combos (`option_combos.update_option_combos`); None: every combo
+    of the server (`POST /api/maintenance/categoryOptionComboUpdate`). Returns warnings.
+    """
+    if combos is not None:
+        return update_option_combos(client, combos).warnings
     client.session.request("POST", client.api("maintenance/categoryOptionComboUpdate"),
                            expected=(200, 204), idempotent=True)
+    return []
+
+
+def _incomplete_combos(layout: AggregateLayout, found: ComboLookup) -> list[str]:
+    """Category combos of the layout for which the server has fewer option combos than options allow."""
+    incomplete = []
+    for count in layout.counts.values():
+        if count.category_combo == DEFAULT_CATEGORY_COMBO or count.category_combo in incomplete:
+            continue
+        expected = 1
+        for dimension in count.dimensions:
+            expected *= len(layout.options[dimension])
+        if len(found.get(count.category_combo, {})) < expected:
+            incomplete.append(count.category_combo)
+    return incomplete
 
 
 @dataclass
@@ -182,15 +211,55 @@ class AggregatePushResult:
                 "warnings": [*self.plan.warnings, *self.warnings]}
 
 
-def _layout_warnings(layout: AggregateLayout, period: ReportingPeriod, org_unit: str) -> list[str]:
+class PeriodTypeMismatch(ValueError):
+    """The period asked for is not of the data set's period type; nothing is sent."""
+
+
+def fetch_data_set(client: Dhis2Client, uid: str) -> dict[str, Any] | None:
+    """The server's data set (period type, assigned org units), or None when it has none."""
+    response = client.session.request("GET", client.api(f"dataSets/{uid}"), expected=(200, 404),
+                                      params={"fields": "id,periodType,organisationUnits[id]"})
+    if response.status_code == 404:
+        return None
+    body = response.json()
+    return body if isinstance(body, dict) else None
+
+
+@dataclass(frozen=True)
+class DataSetState:
+    """What the push checks against: the period type and org units, from the server if it has them."""
+
+    period_type: str
+    org_units: tuple[str, ...]
+    on_server: bool
+
+
+def data_set_state(layout: AggregateLayout, server: Mapping[str, Any] | None) -> DataSetState:
+    if server is None:
+        return DataSetState(layout.period_type, layout.org_units, False)
+    units = tuple(ref.get("id") for ref in server.get("organisationUnits") or [] if isinstance(ref, dict))
+    return DataSetState(str(server.get("periodType") or layout.period_type), units, True)
+
+
+def check_period(state: DataSetState, period: ReportingPeriod, data_set: str) -> None:
+    """Refuse a period of another type than the data set's (`PeriodTypeMismatch`)."""
+    if state.period_type and state.period_type != period.period_type:
+        raise PeriodTypeMismatch(
+            f"data set {data_set} collects {state.period_type} periods and {period.dhis2} is "
+            f"{period.period_type}: DHIS2 would store the values and add them up with the data "
+            f"set's own periods in analytics. Push a {state.period_type} period, or build the package "
+            "with DeploymentPolicy(aggregate_period_type=...) for another period type")
+
+
+def _layout_warnings(layout: AggregateLayout, state: DataSetState, org_unit: str) -> list[str]:
     warnings = [f"package: {p}" for p in layout.problems]
-    if layout.period_type and layout.period_type != period.period_type:
-        warnings.append(f"the data set's period type is {layout.period_type} and {period.dhis2} is "
-                        f"{period.period_type}: DHIS2 stores the values, but its data entry app shows "
-                        f"only {layout.period_type} periods and a server with strict periods refuses them")
-    if layout.org_units and org_unit not in layout.org_units:
-        warnings.append(f"org unit {org_unit} is not assigned to the data set {layout.data_set}; "
-                        "assign it for data entry and a server with strict org units")
+    if not state.on_server:
+        warnings.append(f"the server has no data set {layout.data_set}: install the package first "
+                        "(tipdata dhis2 install)")
+    elif org_unit not in state.org_units:
+        warnings.append(f"org unit {org_unit} is not assigned to the data set {layout.data_set} on the "
+                        "server: assign it (tipdata dhis2 install --assign-org-unit UID) so that data "
+                        "entry and analytics by org unit see the values")
     return warnings
 
 
@@ -203,25 +272,31 @@ def push_aggregates(client: Dhis2Client, records: Iterable[CanonicalRecord], cod
 
     Nothing is committed when the dry run reports a conflict (or with `dry_run=True`). `tables`:
     counts already computed and protected for this period (`protected_tables`); `records` are then
-    not read. Raises `LayoutError` when the package has no aggregate data set, `PlatformError`
-    when a request fails.
+    not read. Raises `LayoutError` when the package has no aggregate data set,
+    `PeriodTypeMismatch` when the period is not of the data set's period type,
+    `PlatformError` when a request fails.
     """
     version = client.version
     layout = layout_from_package(package, codebook)
+    state = data_set_state(layout, fetch_data_set(client, layout.data_set))
+    check_period(state, period, layout.data_set)
     if tables is None:
         tables = protected_tables(records, layout, period.period, area, k=k, codebook=codebook,
                                   person_of=person_of)
     found = fetch_category_option_combos(client, layout.category_combos)
     combos = combos_by_options(found)
     generated = False
-    if generate_combos and any(c not in combos for c in layout.category_combos if c != DEFAULT_CATEGORY_COMBO):
-        generate_category_option_combos(client)
+    generation_warnings: list[str] = []
+    incomplete = _incomplete_combos(layout, combos) if generate_combos else []
+    if incomplete:
+        generation_warnings = generate_category_option_combos(client, incomplete)
         combos = combos_by_options(fetch_category_option_combos(client, layout.category_combos))
         generated = True
     plan = build_data_value_set(tables.protected, layout, combos, period=period.dhis2, org_unit=org_unit)
     result = AggregatePushResult(version.text, period.dhis2, org_unit, k, plan,
                                  tables.excluded_without_consent, combos_generated=generated,
-                                 warnings=[*_layout_warnings(layout, period, org_unit), *tables.notes])
+                                 warnings=[*_layout_warnings(layout, state, org_unit), *generation_warnings,
+                                           *tables.notes])
     log.info("dhis2 aggregates %s: %d values, %d suppressed, %d unrepresentable, %d without combo",
              period.dhis2, plan.sent, plan.suppressed, plan.unrepresentable, plan.no_combo)
     if not plan.payload["dataValues"]:

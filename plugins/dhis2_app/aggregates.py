@@ -3,13 +3,12 @@
 The metadata package (see `aggregate.py`) holds an aggregate data set whose counts (victims
 identified, referrals made / accepted / completed, investigations, prosecutions, convictions)
 are disaggregated by sex × age band × form of exploitation, or by form of exploitation alone for
-the justice counts; the category options are the codebook's own option codes. This module is the
+the justice counts; the category options carry codebook option codes. This module is the
 pure half of `tipdata dhis2 push-aggregates`:
 
 1. `aggregate_catalogue` derives, from the shipped indicator catalogue, one indicator per count
    whose single breakdown is exactly the data element's categories (DHIS2 stores only the full
-   cross; its totals are sums of the cells), with the categories the package defines plus the
-   ones it cannot hold (`_not_recorded`, `_several_forms`, `_not_trafficking`: see below);
+   cross; its totals are sums of the cells);
 2. the caller computes those indicators (`compute_indicators`) and protects each table
    (`protect_table`: primary and secondary suppression over the cells *and* their margins, so a
    cell kept out of DHIS2 cannot be recovered from a total published elsewhere);
@@ -17,14 +16,20 @@ pure half of `tipdata dhis2 push-aggregates`:
    package's UIDs and the server's category option combo UIDs (DHIS2 generates those, so the
    caller looks them up: `combos_by_options`). Suppressed cells are **not sent**; they are counted.
 
-Cells the package cannot hold are counted, not sent, and never merged into another option:
-- `_not_recorded`: sex not recorded (the package's sex category has no "unknown" option);
-- `_several_forms`: a victim with several forms of exploitation (DHIS2 would need one category
-  option per cell; counting the person under each form would inflate DHIS2's totals);
-- `_not_trafficking`: an investigation or prosecution for related offences only (ICCS 0202/0203).
-Justice records carry ICCS offence codes, not the victim's forms: ICCS 02041 → the
-`sexual_exploitation` option, 02042 → `forced_labour`, 02043 → `organ_removal`, 02044 → `other`,
-0204 without a purpose → `unknown` (`OFFENCE_OPTIONS`).
+How values become category options (the package's options, `aggregate.DIMENSIONS`):
+- sex: the codebook code (female, male, intersex, declined); no value → `unknown` ("not recorded");
+- age band: the recorded band, else the age at identification cut into the bands; else `unknown`;
+- form of exploitation, victims: the ICCS group of the purposes recorded (`expl_palermo_purpose`,
+  each option's ICCS standard): 02041 → `sexual_exploitation`, 02042 → `forced_labour` (incl.
+  slavery, servitude, child labour), 02043 → `organ_removal`, 02044 → `other`; purposes in more
+  than one group → `multiple_forms`; none, `unknown` or `declined` → `unknown`;
+- form of exploitation, justice counts: the same groups from the offences' ICCS codes
+  (`inv_offences`, `pros_charges`); several groups → `multiple_forms`; trafficking without a
+  purpose (0204) → `purpose_unspecified`; related offences only (0202, 0203, other) →
+  `other_offence`; none recorded → `unknown`.
+A package built before these options existed lacks some of them: cells that need a missing option
+are counted as unrepresentable (category `_<code>`, e.g. `_multiple_forms`), never sent and never
+merged into another option.
 
 Deterministic: the same tables, layout and combos give the same payload, value for value.
 """
@@ -48,7 +53,18 @@ from tipdata.statistics.disclosure import DEFAULT_K, ProtectedTable, protect_tab
 from tipdata.statistics.indicators import compute_indicators
 from tipdata.statistics.scope import Area, Period
 
-from .aggregate import COUNTS, DEFAULT_CATEGORY_COMBO, DIMENSIONS
+from .aggregate import (
+    COUNTS,
+    DEFAULT_CATEGORY_COMBO,
+    DIMENSIONS,
+    ICCS_GROUP_OPTIONS,
+    MULTIPLE_FORMS,
+    OTHER_OFFENCE,
+    PURPOSE_UNSPECIFIED,
+    UNKNOWN,
+    category_option_seed,
+    dimension_codes,
+)
 from .uids import uid_for
 
 DEFAULT_CATEGORY_OPTION_COMBO = "HllvX50cXC0"
@@ -66,16 +82,18 @@ COUNT_INDICATORS: dict[str, str] = {
 }
 #: counts of justice records: their form of exploitation comes from the ICCS offence codes
 JUSTICE_COUNTS: frozenset[str] = frozenset({"investigations", "prosecutions", "convictions"})
-#: ICCS trafficking code -> the exploitation_form option a justice count is filed under
-OFFENCE_OPTIONS: dict[str, str] = {"02041": "sexual_exploitation", "02042": "forced_labour",
-                                   "02043": "organ_removal", "02044": "other"}
-OFFENCE_PURPOSE_UNKNOWN = ("0204", "unknown")
+#: ICCS trafficking group -> the exploitation_form option (victims and offences alike)
+OFFENCE_OPTIONS: dict[str, str] = ICCS_GROUP_OPTIONS
+OFFENCE_PURPOSE_UNSPECIFIED = ("0204", PURPOSE_UNSPECIFIED)
+#: options a cell may need; a package lacking one holds such cells as unrepresentable `_<code>`
+_NEEDED = (UNKNOWN, MULTIPLE_FORMS, PURPOSE_UNSPECIFIED, OTHER_OFFENCE, *ICCS_GROUP_OPTIONS.values())
+UNREPRESENTABLE: frozenset[str] = frozenset(f"_{code}" for code in _NEEDED)
 
-NOT_RECORDED = "_not_recorded"
-SEVERAL_FORMS = "_several_forms"
-NOT_TRAFFICKING = "_not_trafficking"
-#: categories the aggregate catalogue has but the package cannot hold
-UNREPRESENTABLE: frozenset[str] = frozenset({NOT_RECORDED, SEVERAL_FORMS, NOT_TRAFFICKING})
+
+def _option_or_sentinel(code: str, codes: tuple[str, ...]) -> str:
+    """`code` when the package's category has it, else its unrepresentable stand-in `_<code>`."""
+    return code if code in codes else f"_{code}"
+
 
 _QUARTER = re.compile(r"^(\d{4})-?Q([1-4])$")
 _MONTH = re.compile(r"^(\d{4})-?(\d{2})$")
@@ -176,14 +194,14 @@ def layout_from_package(package: Mapping[str, Any], codebook: Codebook) -> Aggre
     category_dimension = {uid_for("category", d): d for d in DIMENSIONS}
     problems: list[str] = []
     options: dict[str, dict[str, str]] = {}
-    for dimension, list_name in DIMENSIONS.items():
+    for dimension in DIMENSIONS:
         category = by_id["categories"].get(uid_for("category", dimension))
-        option_list = codebook.option_lists.get(list_name)
-        if category is None or option_list is None:
+        codes = dimension_codes(codebook, dimension)
+        if category is None or not codes:
             continue
         listed = {ref.get("id") for ref in category.get("categoryOptions", [])}
-        options[dimension] = {o.code: uid for o in option_list.options
-                              if (uid := uid_for("categoryOption", f"{list_name}:{o.code}")) in listed}
+        options[dimension] = {code: uid for code in codes
+                              if (uid := uid_for("categoryOption", category_option_seed(dimension, code))) in listed}
     counts: dict[str, CountLayout] = {}
     for count in COUNTS:
         de_uid = uid_for("dataElement", f"aggregate:{count}")
@@ -260,13 +278,12 @@ def aggregate_catalogue(layout: AggregateLayout, base: IndicatorCatalogue | None
 def _dimension(code: str, dimension: str, options: Mapping[str, str],
                base: IndicatorCatalogue) -> DimensionSpec:
     codes = tuple(options)
-    unknown = "unknown" if "unknown" in codes else NOT_RECORDED
-    extra = () if unknown in codes else (NOT_RECORDED,)
+    unknown = _option_or_sentinel(UNKNOWN, codes)
     if dimension == "sex":
-        sources = base.dimensions["sex"].sources
-        return DimensionSpec(code=code, name="Sex (DHIS2 category)", derive="option", sources=sources,
-                             categories=(*codes, NOT_RECORDED), missing=NOT_RECORDED,
-                             unmapped=NOT_RECORDED)
+        return DimensionSpec(code=code, name="Sex (DHIS2 category)", derive="option",
+                             sources=base.dimensions["sex"].sources,
+                             categories=tuple(dict.fromkeys((*codes, unknown))),
+                             missing=unknown, unmapped=unknown)
     if dimension == "age_band":
         ages = base.dimensions["age_band"]
         bands = {c: upper for c, upper in ages.bands.items() if c in codes}
@@ -274,21 +291,24 @@ def _dimension(code: str, dimension: str, options: Mapping[str, str],
             raise LayoutError([f"age band options {sorted(set(codes) - set(bands) - {unknown})} have no "
                                "upper age in the indicator catalogue's age_band dimension"])
         return DimensionSpec(code=code, name="Age band (DHIS2 category)", derive="age_band",
-                             sources=ages.sources, categories=(*codes, *extra), bands=bands,
-                             missing=unknown)
+                             sources=ages.sources, categories=tuple(dict.fromkeys((*codes, unknown))),
+                             bands=bands, missing=unknown)
+    groups = {iccs: _option_or_sentinel(option, codes) for iccs, option in ICCS_GROUP_OPTIONS.items()}
+    multiple = _option_or_sentinel(MULTIPLE_FORMS, codes)
     if code == "dhis2_offence_form":
-        offences = base.dimensions["offence_form"]
-        groups = {iccs: option for iccs, option in OFFENCE_OPTIONS.items() if option in codes}
-        fallback = {OFFENCE_PURPOSE_UNKNOWN[0]: unknown}
+        unspecified = _option_or_sentinel(PURPOSE_UNSPECIFIED, codes)
+        related = _option_or_sentinel(OTHER_OFFENCE, codes)
+        categories = (*codes, *groups.values(), multiple, unspecified, related, unknown)
         return DimensionSpec(code=code, name="Form of exploitation of the offence (DHIS2 category)",
-                             derive="iccs_group", sources=offences.sources,
-                             categories=(*codes, *extra, SEVERAL_FORMS, NOT_TRAFFICKING),
-                             iccs_groups=groups, fallback_groups=fallback, multiple=SEVERAL_FORMS,
-                             missing=unknown, unmapped=NOT_TRAFFICKING)
-    forms = base.dimensions["exploitation_form"]
-    return DimensionSpec(code=code, name="Form of exploitation (DHIS2 category)", derive="option",
-                         sources=forms.sources, categories=(*codes, *extra, SEVERAL_FORMS),
-                         missing=unknown, unmapped=SEVERAL_FORMS)
+                             derive="iccs_group", sources=base.dimensions["offence_form"].sources,
+                             categories=tuple(dict.fromkeys(categories)), iccs_groups=groups,
+                             fallback_groups={OFFENCE_PURPOSE_UNSPECIFIED[0]: unspecified},
+                             multiple=multiple, missing=unknown, unmapped=related)
+    categories = (*codes, *groups.values(), multiple, unknown)
+    return DimensionSpec(code=code, name="Form of exploitation (DHIS2 category)", derive="iccs_group",
+                         sources=base.dimensions["exploitation_form"].sources,
+                         categories=tuple(dict.fromkeys(categories)), iccs_groups=groups,
+                         multiple=multiple, missing=unknown, unmapped=unknown)
 
 
 # --- the protected tables ---------------------------------------------------------------------------

@@ -31,7 +31,15 @@ from tipdata.records import CanonicalRecord, record_from_json
 from tipdata.statistics.disclosure import DEFAULT_K
 from tipdata.statistics.scope import Area
 
-from .aggregate_push import AggregatePushResult, grouped_conflicts, push_aggregates
+from .aggregate_push import (
+    AggregatePushResult,
+    PeriodTypeMismatch,
+    check_period,
+    data_set_state,
+    fetch_data_set,
+    grouped_conflicts,
+    push_aggregates,
+)
 from .aggregates import LayoutError, ReportingPeriod, layout_from_package
 from .connector import (
     DEFAULT_BATCH_SIZE,
@@ -106,15 +114,20 @@ def _fail(exc: Exception) -> NoReturn:
 def install_command(
     metadata: MetadataOpt = DEFAULT_PACKAGE_PATH,
     assign_org_unit: Annotated[list[str] | None, typer.Option(
-        "--assign-org-unit", metavar="UID", help="Also assign the program to this org unit "
-        "(repeatable); DHIS2 refuses enrollments elsewhere.")] = None,
+        "--assign-org-unit", metavar="UID", help="Also assign the program and the aggregate data set "
+        "to this org unit (repeatable); DHIS2 refuses enrollments elsewhere. Assignments already on "
+        "the server are kept.")] = None,
     validate_only: Annotated[bool, typer.Option(
         "--validate-only", help="Ask DHIS2 to validate the package (importMode=VALIDATE) and stop.")] = False,
     server: ServerOpt = None,
     codebook_dir: CodebookOpt = DEFAULT_CODEBOOK_DIR,
     as_json: JsonOpt = False,
 ) -> None:
-    """Validate the metadata package on DHIS2, then import it (nothing is imported on errors)."""
+    """Validate the metadata package on DHIS2, then import it (nothing is imported on errors).
+
+    After the import DHIS2 is asked to generate the category option combos of the aggregate data
+    set (needs F_PERFORM_MAINTENANCE; without it a warning names the manual step).
+    """
     codebook = _codebook(codebook_dir)
     connector = _connector(codebook, server=server, metadata=metadata)
     try:
@@ -134,6 +147,12 @@ def install_command(
         verb = {"refused": "refused before sending", "validate": "validated", "commit": "imported"}[result.phase]
         status = "[green]OK[/]" if result.ok else "[red]failed[/]"
         console.print(f"DHIS2 {result.version}: package {verb}: {status} {result.stats}", soft_wrap=True)
+        combos = result.option_combos
+        if combos is not None:
+            state = "not generated (see the warning)" if combos["denied"] else (
+                f"{combos['created']} created, {combos['updated']} renamed, {combos['deleted']} pruned "
+                f"for {len(combos['combos'])} category combo(s)")
+            console.print(f"category option combos: {state}", soft_wrap=True)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -302,7 +321,7 @@ def push_aggregates_command(
         "--country", metavar="ISO2", help="Count only cases identified in this country (ident_country).")] = None,
     generate_combos: Annotated[bool, typer.Option(
         "--generate-combos", help="Ask DHIS2 to generate missing category option combos first "
-        "(needs the F_PERFORM_MAINTENANCE authority).")] = False,
+        "(install does it; needed after an import by hand; F_PERFORM_MAINTENANCE authority).")] = False,
     config: ConfigOpt = None,
     ledger_url: LedgerOpt = None,
     metadata: MetadataOpt = DEFAULT_PACKAGE_PATH,
@@ -325,6 +344,13 @@ def push_aggregates_command(
         layout = layout_from_package(connector.package, codebook)
     except LayoutError as exc:
         _fail(exc)
+    try:  # before reading the ledger: a period of another type than the data set's is refused
+        check_period(data_set_state(layout, fetch_data_set(connector.client, layout.data_set)),
+                     reporting, layout.data_set)
+    except PeriodTypeMismatch as exc:
+        _usage_error(str(exc))
+    except PlatformError as exc:
+        _fail(exc)
     target = org_unit or os.environ.get(ORG_UNIT_ENV) or next(iter(layout.org_units), None)
     if not target:
         _usage_error("no org unit: pass --org-unit UID or set TIPDATA_DHIS2_ORG_UNIT (the data set "
@@ -336,6 +362,8 @@ def push_aggregates_command(
                                      period=reporting, org_unit=target, k=k,
                                      area=Area(country=country.upper()) if country else None,
                                      dry_run=dry_run, generate_combos=generate_combos)
+        except PeriodTypeMismatch as exc:
+            _usage_error(str(exc))
         except (PlatformError, LayoutError) as exc:
             _fail(exc)
         finally:

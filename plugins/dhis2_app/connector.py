@@ -34,7 +34,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +46,8 @@ from tipdata.problems import Problem
 from tipdata.quarantine import QuarantinedRecord
 from tipdata.records import CanonicalRecord
 
+from .assignments import assign, current_assignments, unassigned
+from .option_combos import package_category_combos, update_option_combos
 from .tracker import (
     RESTRICTED,
     PayloadBuilder,
@@ -369,10 +371,13 @@ class InstallResult:
     stats: dict[str, int] = field(default_factory=dict)
     problems: list[MetadataProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: after a commit: the category option combos DHIS2 generated (`option_combos.py`)
+    option_combos: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "phase": self.phase, "version": self.version, "stats": self.stats,
-                "problems": [p.__dict__ for p in self.problems], "warnings": self.warnings}
+                "problems": [p.__dict__ for p in self.problems], "warnings": self.warnings,
+                "option_combos": self.option_combos}
 
 
 @dataclass
@@ -453,20 +458,12 @@ def restricted_in_package(package: Mapping[str, Any], codebook: Codebook) -> lis
 
 
 def assign_org_units(package: Mapping[str, Any], org_units: Sequence[str]) -> dict[str, Any]:
-    """A copy of the package whose tracker programs are assigned to `org_units` as well.
+    """A copy of the package whose programs and data sets are assigned to `org_units` as well.
 
     Org units differ per server, so a shipped package cannot assign them; without an assignment
-    DHIS2 refuses every enrollment (E1041) and event (E1029).
+    DHIS2 refuses every enrollment (E1041) and event (E1029). See `assignments.py`.
     """
-    if not org_units:
-        return dict(package)
-    programs = []
-    for program in package.get("programs", []):
-        assigned = [ref for ref in program.get("organisationUnits", []) if isinstance(ref, dict)]
-        known = {ref.get("id") for ref in assigned}
-        assigned += [{"id": uid} for uid in org_units if uid not in known]
-        programs.append({**program, "organisationUnits": assigned})
-    return {**package, "programs": programs}
+    return assign(package, org_units)
 
 
 def redact(message: str) -> str:
@@ -607,14 +604,9 @@ class Dhis2Connector:
         refused = restricted_in_package(self.package, self.codebook)
         if refused:
             return InstallResult(False, "refused", version.text, problems=refused)
-        package = assign_org_units(self.package, assign_to)
-        warnings = []
-        unassigned = [p.get("code") or p.get("id") for p in package.get("programs", [])
-                      if p.get("programType", "WITH_REGISTRATION") == "WITH_REGISTRATION"
-                      and not p.get("organisationUnits")]
-        if unassigned:
-            warnings.append(f"program {', '.join(map(str, unassigned))} is assigned to no org unit: "
-                            "DHIS2 refuses enrollments until it is (--assign-org-unit UID)")
+        # keep the org units the server already assigns (a re-install must not unassign them)
+        package = assign(self.package, assign_to, current_assignments(self.client, self.package))
+        warnings = unassigned(package)
         if version.minor >= 41 and any("publicAccess" in o for objs in package.values()
                                        if isinstance(objs, list) for o in objs if isinstance(o, dict)):
             warnings.append(f"DHIS2 {version.text} ignores the legacy `publicAccess` keys; "
@@ -633,7 +625,12 @@ class Dhis2Connector:
         ok = report.get("status") == "OK" and not problems
         stats = dict(report.get("stats") or {})
         log.info("metadata import %s: %s", report.get("status"), stats)
-        return InstallResult(ok, "commit", version.text, stats, problems, warnings)
+        combos = None
+        if ok:  # /api/metadata does not generate category option combos: ask DHIS2 to (option_combos.py)
+            update = update_option_combos(self.client, package_category_combos(package))
+            warnings += update.warnings
+            combos = update.to_json()
+        return InstallResult(ok, "commit", version.text, stats, problems, warnings, combos)
 
     # --- push -----------------------------------------------------------------------------
     def allowed_values(self, record: CanonicalRecord) -> Mapping[str, Any]:
@@ -643,19 +640,21 @@ class Dhis2Connector:
         return decide(record, "dhis2", self.policy, self.codebook).allowed_values
 
     def push(self, records: Iterable[CanonicalRecord], *,
-             progress: Callable[[PushResult], None] | None = None) -> PushResult:
+             progress: Callable[[PushResult], None] | None = None,
+             deletions: Mapping[str, Collection[str]] | None = None) -> PushResult:
         """Send records as nested tracker payloads in batches; quarantine what DHIS2 rejects.
 
         Each batch is one synchronous import with CREATE_AND_UPDATE and atomicMode=OBJECT: the
         valid objects are saved even when others fail, and pushing the same records again only
-        updates them (deterministic UIDs).
+        updates them (deterministic UIDs). `deletions` (record id → element codes) are sent as
+        `value: null`, which deletes them (see `PayloadBuilder.build`).
         """
         version = self.client.version
         mapping = self.mapping
         builder = PayloadBuilder(mapping, self.uid_for)
         result = PushResult(version.text)
         for batch in _batches(records, self.batch_size):
-            payload = builder.build((r, self.allowed_values(r)) for r in batch)
+            payload = builder.build(((r, self.allowed_values(r)) for r in batch), deletions=deletions)
             result.records += len(batch)
             result.skipped += len(payload.skipped)
             result.withheld.update(payload.withheld)

@@ -14,6 +14,8 @@ How the codebook maps onto DHIS2, and why:
   a case opened on an incoming referral has a record (consent, risk, intake) before anyone has
   identified the person, and identification is an act with its own date and decision.
 - every other level is a stage of the same name; referral, service and outcome are repeatable.
+  A case element that only another stage's forms collect lives in that stage (consent to
+  screening is recorded, and compulsory, in the screening stage: `_Builder.stage_of`).
 - value types: text → TEXT, or LONG_TEXT when `max_length` > 255 or `appearance: multiline`;
   integer → INTEGER, or INTEGER_ZERO_OR_POSITIVE when the constraint bounds it at 0 or more;
   decimal → NUMBER; date → DATE; datetime → DATETIME; boolean → BOOLEAN; select_one → TEXT
@@ -41,7 +43,7 @@ from typing import Any
 from tipdata.logic import Compare, LogicSyntaxError, Number, SelfRef, parse
 from tipdata.model import Codebook, Element
 
-from .aggregate import DEFAULT_CATEGORY_COMBO, build_aggregate
+from .aggregate import DEFAULT_CATEGORY_COMBO, DEFAULT_PERIOD_TYPE, PERIOD_TYPES, build_aggregate
 from .logic_rewrites import flatten
 from .names import (
     FORM_NAME_LIMIT,
@@ -93,7 +95,9 @@ class DeploymentPolicy:
     data_user_groups: tuple[str, ...] = ()
     #: public access to the data-carrying objects; metadata read only, no data, by default
     public_access: str = "r-------"
-    aggregate_period_type: str = "Monthly"
+    #: period type of the aggregate data set; Yearly because the TIP indicators are annual
+    #: (docs/dhis2.md, "Period type"); Quarterly or Monthly for more frequent monitoring
+    aggregate_period_type: str = DEFAULT_PERIOD_TYPE
 
     def __post_init__(self) -> None:
         if self.include_restricted:
@@ -104,6 +108,9 @@ class DeploymentPolicy:
         bad = [uid for uid in (*self.org_units, *self.data_user_groups) if not is_valid_uid(uid)]
         if bad:
             raise ValueError(f"not DHIS2 UIDs (11 characters, a letter first): {', '.join(bad)}")
+        if self.aggregate_period_type not in PERIOD_TYPES:
+            raise ValueError(f"aggregate_period_type {self.aggregate_period_type!r} is not one of "
+                             f"{', '.join(PERIOD_TYPES)}")
         if not _ACCESS.match(self.public_access):
             raise ValueError(
                 f"public_access {self.public_access!r} is not a DHIS2 access string such as "
@@ -301,7 +308,7 @@ class _Builder:
             elif element.sensitivity == "direct_identifier" and not self.policy.include_direct_identifiers:
                 self.excluded[element.code] = "a direct identifier the policy does not include"
             else:
-                self.places[element.code] = None if element.level == PERSON_LEVEL else element.level
+                self.places[element.code] = None if element.level == PERSON_LEVEL else self.stage_of(element)
                 continue
             left_out.setdefault(element.sensitivity, []).append(element.code)
         for sensitivity, codes in sorted(left_out.items()):
@@ -319,6 +326,24 @@ class _Builder:
                     f"{element.code}: max_length {element.max_length} exceeds the {TEA_VALUE_LIMIT} "
                     "characters DHIS2 keeps in an attribute value (tracker error E1077)"
                 )
+
+    def stage_of(self, element: Element) -> str:
+        """The stage of a non-person element: its level's, except for a case element collected elsewhere.
+
+        A case-level element that no case-level form collects, but the forms of exactly one other
+        stage level do, lives in that level's stage: there DHIS2 users record it, there the records
+        that carry it file it, and only there can it be compulsory. Consent to screening is the one
+        such element: given and recorded in the screening, compulsory there, where the screening's
+        rules read it from the same event. Identification elements keep their own stage although
+        the intake collects them: identification is an act with its own date and decision.
+        """
+        if element.level != ENROLLMENT_LEVEL:
+            return element.level
+        collected = {self.cb.forms[f].level for f in self.cb.forms_using(element.code)}
+        elsewhere = collected - {ENROLLMENT_LEVEL, PERSON_LEVEL}
+        if ENROLLMENT_LEVEL not in collected and len(elsewhere) == 1:
+            return elsewhere.pop()
+        return element.level
 
     def included(self) -> list[Element]:
         return [e for e in self.cb.elements.values() if e.code in self.places]

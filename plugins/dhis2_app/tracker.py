@@ -17,8 +17,10 @@ How a record is filed (deterministic UIDs, so a re-push is an update and never a
                      data elements go to the fewest stages that hold them (an intake fills
                      several), link keys never open a stage on their own;
   - a record with a case reference but no person id (a referral, a follow-up) becomes events
-    of that case's enrollment; one with neither is returned as unplaced (DH401), one whose keys
-    the routing policy withholds (no consent) is skipped: nothing of it travels, not even a hash.
+    of that case's enrollment; a screening without either is filed under the case the sync engine
+    derives from it (keys from its record id, `screening.py`); any other record with neither is
+    returned as unplaced (DH401), one whose keys the routing policy withholds (no consent) is
+    skipped: nothing of it travels, not even a hash.
 Events of repeatable stages are sent COMPLETED (one record, one finished event); the shared
 event of a non-repeatable stage is sent ACTIVE, since no single record completes it.
 Values are rendered per DHIS2 value type: option codes as codes, MULTI_TEXT comma-separated,
@@ -30,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -39,11 +41,15 @@ from tipdata.dhis2_app import uids as _uids
 from tipdata.model import Codebook, Element
 from tipdata.records import CanonicalRecord, Envelope, coerce_value, record_id_for
 
+from .screening import screening_case_reference, screening_person_id
+
 UidFor = Callable[[str, str], str]
 PERSON_KEY = "person_pseudo_id"
 CASE_KEYS = ("case_reference", "svc_case_reference")
 LINK_KEYS = frozenset({PERSON_KEY, *CASE_KEYS})
 CASE_OPENED = "case_opened_date"
+SCREENING_DATE = "screening_date"
+SCREENING_LEVEL = "screening"
 CASE_CLOSED = "case_closed_date"
 RESTRICTED = "restricted"
 
@@ -122,6 +128,8 @@ class TrackerMapping:
     #: codebook codes the package lists but that are never sent (restricted)
     refused: frozenset[str] = frozenset()
     by_uid: Mapping[str, str] = field(default_factory=dict)
+    #: form ids of the screening forms (their records are filed by `screening.py`'s keys)
+    screening_forms: frozenset[str] = frozenset()
 
     @property
     def source_system(self) -> str:
@@ -208,7 +216,9 @@ def mapping_from_package(package: Mapping[str, Any], codebook: Codebook, *,
     return TrackerMapping(program=chosen["id"], program_code=chosen.get("code"),
                           tracked_entity_type=tet, org_unit=unit, targets=targets, stages=stages,
                           refused=frozenset(refused),
-                          by_uid={t.uid: t.code for t in targets.values()})
+                          by_uid={t.uid: t.code for t in targets.values()},
+                          screening_forms=frozenset(f for f, form in codebook.forms.items()
+                                                    if form.level == SCREENING_LEVEL))
 
 
 # --- values ------------------------------------------------------------------------------------
@@ -422,8 +432,14 @@ class PayloadBuilder:
         return _StagePlan(tuple(stage for stage, _ in chosen),
                           {code: i for i, (_, group) in enumerate(chosen) for code in group})
 
-    def build(self, records: Iterable[tuple[CanonicalRecord, Mapping[str, Any]]]) -> TrackerPayload:
-        """Payload for records paired with the values the policy lets travel to DHIS2."""
+    def build(self, records: Iterable[tuple[CanonicalRecord, Mapping[str, Any]]], *,
+              deletions: Mapping[str, Collection[str]] | None = None) -> TrackerPayload:
+        """Payload for records paired with the values the policy lets travel to DHIS2.
+
+        `deletions`: record id → element codes whose values DHIS2 must drop (consent withdrawn
+        after they were sent). They are sent as `value: null` (which deletes) in the objects the
+        record's values go to, laid out with the record's other values as when they were sent.
+        """
         mapping = self.mapping
         program, org_unit = mapping.program, mapping.org_unit
         tes: dict[str, dict[str, Any]] = {}
@@ -452,6 +468,9 @@ class PayloadBuilder:
                 withheld.update(c for c, v in values.items() if v is not None and c not in allowed)
             if None in allowed.values():  # unanswered: nothing to send (null would delete)
                 allowed = {c: v for c, v in allowed.items() if v is not None}
+            drop = deletions.get(record_id) if deletions else None
+            if drop:  # laid out with the others; None is skipped below, then sent as a delete
+                allowed = {**allowed, **{c: None for c in sorted(drop) if c not in allowed}}
             layout = self._layout(tuple(allowed))
             if layout.unknown:
                 withheld.update(layout.unknown)
@@ -462,8 +481,20 @@ class PayloadBuilder:
             if layout.may_skip:  # a TRUE_ONLY false is sent as nothing, not as null (null deletes)
                 te_values = [a for a in te_values if a["value"] is not None]
                 enrollment_values = [a for a in enrollment_values if a["value"] is not None]
+            if drop:
+                te_values += _deletes(layout.te, drop, "attribute")
+                enrollment_values += _deletes(layout.enrollment, drop, "attribute")
             person = allowed.get(PERSON_KEY)
             case = allowed.get(CASE_KEYS[0]) or allowed.get(CASE_KEYS[1])
+            if not person and envelope.form_id in mapping.screening_forms:
+                if not (te_values or enrollment_values or layout.stages) or any(
+                        values.get(k) and k not in allowed for k in LINK_KEYS):
+                    skipped.append(record_id)  # the policy lets nothing (or nothing linking it) travel
+                    continue
+                own_case = screening_case_reference(record_id)
+                if not case or case == own_case:  # the case derived from this screening (screening.py)
+                    person, case = screening_person_id(record_id), own_case
+                    self._add_person_key(person, te_values, enrollment_values)
             if not person and not case:
                 if any(values.get(k) for k in LINK_KEYS):
                     skipped.append(record_id)  # the policy lets nothing that links it travel
@@ -479,8 +510,10 @@ class PayloadBuilder:
                                for code, uid, render in items if (v := allowed[code]) is not None]
                 if layout.may_skip:
                     data_values = [d for d in data_values if d["value"] is not None]
-                    if not data_values:
-                        continue
+                if drop:
+                    data_values += _deletes(items, drop, "dataElement")
+                if layout.may_skip and not data_values:
+                    continue
                 # a non-repeatable stage holds one event per enrollment, updated by every record
                 # of the case, and stays ACTIVE (no single record completes it); a repeatable
                 # stage gets one COMPLETED event per record
@@ -518,7 +551,8 @@ class PayloadBuilder:
             own(("TRACKED_ENTITY", te_uid), record_id)
             enrollment = enrollments.get(enrollment_uid)
             if enrollment is None:
-                enrolled_at = _timestamp(values.get(CASE_OPENED), envelope.collected_at)
+                enrolled_at = _timestamp(values.get(CASE_OPENED) or values.get(SCREENING_DATE),
+                                         envelope.collected_at)
                 enrollment = enrollments[enrollment_uid] = {
                     "enrollment": enrollment_uid, "program": program, "orgUnit": org_unit,
                     "enrolledAt": enrolled_at, "occurredAt": enrolled_at,
@@ -532,6 +566,21 @@ class PayloadBuilder:
         if loose_events:
             body["events"] = loose_events
         return TrackerPayload(body, owners, by_id, unplaced, withheld, skipped)
+
+
+    def _add_person_key(self, person: str, te_values: list[dict[str, Any]],
+                        enrollment_values: list[dict[str, Any]]) -> None:
+        """`person_pseudo_id` (a derived, pseudonymous key) where the package keeps it."""
+        target = self.mapping.targets.get(PERSON_KEY)
+        if target is None or target.kind == "data_element":
+            return
+        values = te_values if target.kind == "te_attribute" else enrollment_values
+        values.append({"attribute": target.uid, "value": person})
+
+
+def _deletes(items: Iterable[Item], codes: Collection[str], key: str) -> list[dict[str, Any]]:
+    """`{key: uid, "value": None}` for each item of `codes`: DHIS2 deletes the stored value."""
+    return [{key: uid, "value": None} for code, uid, _render in items if code in codes]
 
 
 def _renderer(target: FieldTarget) -> Callable[[Any], str | None]:

@@ -33,6 +33,7 @@ from tipdata.dhis2_app.aggregates import (
     AggregateTables,
     LayoutError,
     ReportingPeriod,
+    aggregate_catalogue,
     build_data_value_set,
     combos_by_options,
     layout_from_package,
@@ -44,6 +45,7 @@ from tipdata.dhis2_app.uids import uid_for
 from tipdata.ledger import open_ledger
 from tipdata.model import Codebook
 from tipdata.records import CanonicalRecord, Envelope, record_id_for
+from tipdata.statistics.indicators import compute_indicators
 
 K = 3
 PERIOD = ReportingPeriod.parse("2025")
@@ -95,7 +97,9 @@ def make_records(count: int, seed: int = 7) -> list[CanonicalRecord]:
         if i % 2:
             records.append(_record("tip_investigation", {
                 "svc_case_reference": ref, "inv_opened_date": dt.date(2025, 7, 1),
-                "inv_offences": rng.choice([("02041",), ("02042",), ("0204",), ("0203",)])}, i))
+                "inv_offences": rng.choice([("tip_sexual_exploitation",), ("tip_forced_labour",),
+                                            ("tip_purpose_unspecified",), ("slavery_exploitation",),
+                                            ("tip_sexual_exploitation", "tip_forced_labour")])}, i))
     records.append(_record("tip_case_intake", {"case_reference": "TIP-NOCONSENT", "ident_date": dt.date(2025, 3, 1),
                                                "ident_trafficking_status": "presumed", "person_sex": "male"},
                            count, consent=frozenset({"service_referral"})))
@@ -240,17 +244,71 @@ def test_build__suppressed_cells_are_counted_not_sent(tables, layout):
         assert len(by_coc[value["categoryOptionCombo"]]) >= 1
 
 
-def test_build__margins_and_unrepresentable_categories_are_not_sent(tables, layout):
-    """should send only full-cross cells of categories the package has, and count the others"""
+def test_build__margins_are_not_sent_and_every_cell_has_an_option(tables, layout):
+    """should send only full-cross cells, none left out for want of a category option"""
     combos = fake_combos(layout)
     plan = build_data_value_set(tables.protected, layout, combos, period="2025", org_unit=ORG_UNIT)
     sizes = {combo: {len(key) for key in lookup} for combo, lookup in combos.items()}
     for value in plan.payload["dataValues"]:
         combo = next(c for c, lookup in combos.items() if value["categoryOptionCombo"] in lookup.values())
         assert sizes[combo] == {len(next(c for c in layout.counts.values() if c.category_combo == combo).dimensions)}
-    unplaced = plan.counts["victims_identified"].unrepresentable
-    assert unplaced["_not_recorded"] > 0 and unplaced["_several_forms"] > 0
-    assert plan.counts["investigations"].unrepresentable["_not_trafficking"] > 0
+    assert plan.unrepresentable == 0 and plan.no_combo == 0
+
+
+def _margin(table, column: str, code: str) -> int:
+    others = [c for c in table.columns if c.startswith("dhis2_") and c != column]
+    rows = table[(table[column] == code) & (table[others] == "_T").all(axis=1)]
+    return int(rows["value"].sum())
+
+
+@pytest.fixture(scope="module")
+def raw_tables(records, layout, codebook):
+    return compute_indicators(records, PERIOD.period, codebook=codebook, catalogue=aggregate_catalogue(layout))
+
+
+@pytest.mark.parametrize("indicator, column, code", [
+    ("DHIS2_VICTIMS_IDENTIFIED", "dhis2_sex", "unknown"),
+    ("DHIS2_VICTIMS_IDENTIFIED", "dhis2_exploitation_form", "multiple_forms"),
+    ("DHIS2_VICTIMS_IDENTIFIED", "dhis2_exploitation_form", "forced_labour"),
+    ("DHIS2_VICTIMS_IDENTIFIED", "dhis2_exploitation_form", "unknown"),
+    ("DHIS2_INVESTIGATIONS", "dhis2_offence_form", "sexual_exploitation"),
+    ("DHIS2_INVESTIGATIONS", "dhis2_offence_form", "multiple_forms"),
+    ("DHIS2_INVESTIGATIONS", "dhis2_offence_form", "purpose_unspecified"),
+    ("DHIS2_INVESTIGATIONS", "dhis2_offence_form", "other_offence"),
+])
+def test_tables__values_reach_the_package_options(raw_tables, indicator, column, code):
+    """should count unrecorded sex, several forms, unspecified purposes and related offences under their options"""
+    assert _margin(raw_tables[indicator], column, code) > 0
+
+
+def test_tables__victim_forms_are_grouped_by_iccs(layout, codebook):
+    """should file each purpose under its ICCS group, several groups as multiple_forms, none or declined as unknown"""
+    purposes = [("servitude",), ("forced_begging",), ("slavery", "child_labour"), ("sexual_exploitation", "other"),
+                ("declined",), None]
+    records = [_record("tip_case_intake", {"case_reference": f"TIP-G{i}", "ident_date": dt.date(2025, 5, 1),
+                                           "ident_trafficking_status": "presumed", "person_sex": "female",
+                                           "expl_palermo_purpose": purpose}, 500 + i)
+               for i, purpose in enumerate(purposes)]
+    table = compute_indicators(records, PERIOD.period, codebook=codebook,
+                               catalogue=aggregate_catalogue(layout))["DHIS2_VICTIMS_IDENTIFIED"]
+    counts = {code: _margin(table, "dhis2_exploitation_form", code) for code in layout.options["exploitation_form"]}
+    assert counts == {"sexual_exploitation": 0, "forced_labour": 2, "organ_removal": 0, "other": 1,
+                      "multiple_forms": 1, "purpose_unspecified": 0, "other_offence": 0, "unknown": 2}
+
+
+def test_build__an_older_package_counts_what_it_cannot_hold(package, codebook, records):
+    """should count cells needing an option the package lacks as unrepresentable, never send or merge them"""
+    missing = uid_for("categoryOption", "exploitation_form:multiple_forms")
+    older = {**package, "categories": [
+        {**c, "categoryOptions": [r for r in c["categoryOptions"] if r["id"] != missing]}
+        for c in package["categories"]]}
+    layout = layout_from_package(older, codebook)
+    assert "multiple_forms" not in layout.options["exploitation_form"]
+    tables = protected_tables(records, layout, PERIOD.period, k=1, codebook=codebook)
+    plan = build_data_value_set(tables.protected, layout, fake_combos(layout), period="2025", org_unit=ORG_UNIT)
+    assert plan.counts["victims_identified"].unrepresentable["_multiple_forms"] > 0
+    assert plan.counts["investigations"].unrepresentable["_multiple_forms"] > 0
+    assert set(plan.counts["victims_identified"].unrepresentable) == {"_multiple_forms"}
 
 
 def test_build__same_input_same_payload(records, layout, codebook):

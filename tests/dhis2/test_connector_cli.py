@@ -122,6 +122,6 @@ def test_cli_push__record_without_keys_exits_1(double, package_file, tmp_path):
     """should quarantine a record DHIS2 cannot file (DH401) and exit 1"""
     run("install", "--metadata", str(package_file))
     records = write_records(tmp_path / "r.jsonl", [make_record({"person_sex": "female"},
-                                                               form_id="tip_screening_adult")])
+                                                               form_id="tip_referral")])
     result = run("push", "--records", str(records), "--metadata", str(package_file))
     assert result.exit_code == 1 and "DH401" in result.output

@@ -141,8 +141,8 @@ def test_payload__follow_up_joins_the_case_enrollment(mapping):
 
 
 def test_payload__record_without_person_or_case_is_unplaced(mapping):
-    """should return a record with neither person id nor case reference as unplaced (DH401)"""
-    payload = build(mapping, [make_record({"person_sex": "female"}, form_id="tip_screening_adult")])
+    """should return a (non-screening) record with neither person id nor case reference as unplaced (DH401)"""
+    payload = build(mapping, [make_record({"person_sex": "female"}, form_id="tip_referral")])
     assert payload.body == {"trackedEntities": []}
     assert [u.reason for u in payload.unplaced] == ["DH401"]
 

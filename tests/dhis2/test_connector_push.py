@@ -111,7 +111,7 @@ def test_push__follow_up_in_a_later_push_joins_the_enrollment(double, connector)
 
 def test_push__record_without_keys_is_quarantined_locally(double, connector):
     """should quarantine a record without person or case key (DH401) without asking DHIS2"""
-    result = connector.push([make_record({"person_sex": "female"}, form_id="tip_screening_adult")])
+    result = connector.push([make_record({"person_sex": "female"}, form_id="tip_referral")])
     assert [q.reason for q in result.quarantined] == ["DH401"]
     assert double.requests_to("/api/tracker", "POST") == []
 

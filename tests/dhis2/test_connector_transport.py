@@ -120,7 +120,7 @@ def test_retries__give_up_with_an_explanation(double, codebook):
     """should stop after the configured retries and name method, URL, status and a fix"""
     connector = connect(double, codebook, retries=2)
     connector.client.version  # noqa: B018 - detected before the faults
-    double.fail_next(5, status=503)
+    double.fail_next(5, status=503, path_contains="/api/metadata")
     with pytest.raises(PlatformError) as caught:
         connector.install()
     text = str(caught.value)

@@ -6,7 +6,10 @@ not a parameter (ignored, so it commits); `atomicMode` ALL commits nothing when 
 WebMessage, HTTP 200 only when `response.status == "OK"`, else 409 with top-level `WARNING`.
 Checks made: UID format (E4014), required properties (E4000, E4053), lengths (E4001), sharing
 access strings (E3015), references (E5002), uniqueness (E5003/E5004/E5005), option code clashes
-(E4028), option-set value types (E1115), rule-variable names (E4052), strategy (E5000/E5001).
+(E4028), option-set value types (E1115), rule-variable names (E4052), strategy (E5000/E5001),
+and from 2.41 the disaggregation limits of `DefaultCategoryService#validate` with the default
+dhis.conf values (`metadata.categories.max_per_combo` 5 → E1126, `max_options` 50 → E1127,
+`max_combinations` 500 → E1128; the double's wording, reported on the category or combo).
 """
 
 from __future__ import annotations
@@ -89,6 +92,8 @@ EMBEDDED = ("programTrackedEntityAttributes", "programStageDataElements",
 STRATEGY_ALIASES = {"NEW_AND_UPDATES": "CREATE_AND_UPDATE", "NEW": "CREATE", "UPDATES": "UPDATE",
                     "DELETES": "DELETE", "SYNC": "CREATE_AND_UPDATE"}
 LENGTHS = {"code": 50, "name": 230, "shortName": 50}
+#: dhis.conf defaults of metadata.categories.{max_per_combo, max_options, max_combinations} (2.41+)
+MAX_CATEGORIES_PER_COMBO, MAX_OPTIONS_PER_CATEGORY, MAX_COMBINATIONS = 5, 50, 500
 RESERVED_VARIABLE_WORDS = ("and", "or", "not")
 
 
@@ -265,6 +270,8 @@ class _Validator:
                     "valueType", obj["valueType"], [obj["valueType"], set_uid, option_set["valueType"]]))
         if meta.key == "options":
             errors.extend(self._option_clash(obj))
+        if meta.key in ("categories", "categoryCombos") and self.minor >= 41:
+            errors.extend(self._category_limits(meta, obj))
         if meta.key == "programRuleVariables":
             words = str(obj.get("name") or "").lower().split()
             if any(w in RESERVED_VARIABLE_WORDS for w in words):
@@ -273,6 +280,29 @@ class _Validator:
                     "keywords are forbidden : and , or , not", meta.klass, "name", obj.get("name"),
                     [obj.get("name")]))
         return errors
+
+    def _category_limits(self, meta: MetaType, obj: dict[str, Any]) -> list[dict[str, Any]]:
+        uid = obj["id"]
+        if meta.key == "categories":
+            size = len(obj.get("categoryOptions") or [])
+            if size > MAX_OPTIONS_PER_CATEGORY:
+                return [_error("E1127", f"Category `{uid}` cannot have more than {MAX_OPTIONS_PER_CATEGORY} "
+                               f"options, but had: {size}", meta.klass, "categoryOptions", size,
+                               [uid, MAX_OPTIONS_PER_CATEGORY, size])]
+            return []
+        refs = [ref.get("id") for ref in obj.get("categories") or [] if isinstance(ref, dict)]
+        if len(refs) > MAX_CATEGORIES_PER_COMBO:
+            return [_error("E1126", f"Category combo `{uid}` cannot have more than {MAX_CATEGORIES_PER_COMBO} "
+                           f"categories, but had: {len(refs)}", meta.klass, "categories", len(refs),
+                           [uid, MAX_CATEGORIES_PER_COMBO, len(refs)])]
+        combinations = 1
+        for ref in refs:
+            combinations *= len((self._find("categories", ref) or {}).get("categoryOptions") or []) or 1
+        if combinations > MAX_COMBINATIONS:
+            return [_error("E1128", f"Category combo `{uid}` cannot have more than {MAX_COMBINATIONS} "
+                           f"combinations, but requires: {combinations}", meta.klass, "categories",
+                           combinations, [uid, MAX_COMBINATIONS, combinations])]
+        return []
 
     def _find(self, type_key: str, uid: str | None) -> dict[str, Any] | None:
         if not uid:

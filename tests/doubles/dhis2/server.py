@@ -82,7 +82,8 @@ class Dhis2Double:
     def __init__(self, version: str = "2.42", *, token: str = "d2p_doubletoken0000000000000000000000000000000000",
                  username: str = "admin", password: str = "district",
                  org_units: tuple[str, ...] = ("ImspTQPwCqd",), max_page_size: int = 1000,
-                 job_polls_before_report: int = 1, log_bodies: bool = True) -> None:
+                 job_polls_before_report: int = 1, log_bodies: bool = True,
+                 authorities: tuple[str, ...] = ("ALL",)) -> None:
         if version not in VERSIONS:
             raise ValueError(f"version must be one of {', '.join(VERSIONS)}")
         self.version = version
@@ -93,6 +94,8 @@ class Dhis2Double:
         self.max_page_size = max_page_size
         self.job_polls_before_report = job_polls_before_report
         self.log_bodies = log_bodies
+        #: the authorities of the API user (only maintenance checks them)
+        self.authorities = frozenset(authorities)
         self.store = Store(org_units)
         self.requests: list[LoggedRequest] = []
         self.jobs: dict[str, _Job] = {}
@@ -266,7 +269,7 @@ class Dhis2Double:
             status, body = import_data_values(self.store, payload, query, self.minor)
             return status, {}, body
         if segments[:1] == ["maintenance"] and method in ("POST", "PUT"):
-            answer = maintenance_route(self.store, segments)
+            answer = maintenance_route(self.store, segments, self.authorities)
             if answer is not None:
                 return answer[0], {}, answer[1]
         if segments and segments[0] in LEGACY_TRACKER:
