@@ -3,11 +3,12 @@
 Synthetic people (`tipdata.linkage.synthetic`: common names from several regions, typos, swapped
 names and day/month, partial dates) are split into two agencies of N/2 records each, 30% of the
 first agency's people re-registered by the second. For each size it prints:
-  - encoding: records per second for normalisation + exact keys + CLK (one process);
+  - encoding: records per second for normalisation + exact keys + CLK (one process), from wall
+    and from CPU time (the machine may be shared: CPU seconds are the steadier number);
   - matching (per --thresholds value): seconds for blocking, scoring and clustering, candidate
     pairs and pairs per record (flat when cost grows linearly), LSH bands, and precision/recall
     against the known links;
-  - growth: matching time relative to the previous size divided by the size ratio (1.0 = linear).
+  - growth: matching CPU time relative to the previous size divided by the size ratio (1.0 = linear).
 Asserts nothing; prints numbers.
 
     python bench/linkage_speed.py                 # 10k and 100k records
@@ -30,31 +31,31 @@ SECRET = b"benchmark secret - not for real data"
 
 
 def run(total: int, thresholds: list[float]) -> float:
-    """Encode once, match once per threshold; returns the matching seconds at the first one."""
+    """Encode once, match once per threshold; returns the matching CPU seconds at the first one."""
     first, second, links = overlapping_batches(total // 2, overlap=0.3, seed=total)
     schema = load_schema()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     ngo = encode_records(first, SECRET, schema, source="ngo")
     police = encode_records(second, SECRET, schema, source="police")
-    encode_seconds = time.perf_counter() - started
-    print(f"{total:>9,} records | encode {total / encode_seconds:>8,.0f} rec/s ({encode_seconds:6.1f} s)",
-          flush=True)
-    first_seconds = 0.0
+    encode_seconds, encode_cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(f"{total:>9,} records | encode {total / encode_seconds:>8,.0f} rec/s wall, {total / encode_cpu:>8,.0f} rec/s CPU"
+          f" ({encode_seconds:6.1f} s wall, {encode_cpu:6.1f} s CPU)", flush=True)
+    first_cpu = 0.0
     for threshold in thresholds:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = match_batches([ngo, police], MatchSettings(threshold=threshold))
-        match_seconds = time.perf_counter() - started
-        first_seconds = first_seconds or match_seconds
-        report(result, links, total, threshold, match_seconds)
-    return first_seconds
+        match_seconds, match_cpu = time.perf_counter() - started, time.process_time() - cpu
+        first_cpu = first_cpu or match_cpu
+        report(result, links, total, threshold, match_seconds, match_cpu)
+    return first_cpu
 
 
-def report(result, links, total: int, threshold: float, match_seconds: float) -> None:
+def report(result, links, total: int, threshold: float, match_seconds: float, match_cpu: float) -> None:
     accuracy = pair_accuracy(predicted_pairs(result, across_sources_only=True),
                              true_pairs_between(links, "ngo", "police"))
     s = result.stats
-    print(f"{'':>9}   threshold {threshold:.2f} | match {match_seconds:6.1f} s (blocking {s.seconds_blocking:5.1f}, scoring "
-          f"{s.seconds_scoring:5.1f}, clustering {s.seconds_clustering:5.1f})"
+    print(f"{'':>9}   threshold {threshold:.2f} | match {match_seconds:6.1f} s wall, {match_cpu:6.1f} s CPU (blocking "
+          f"{s.seconds_blocking:5.1f}, scoring {s.seconds_scoring:5.1f}, clustering {s.seconds_clustering:5.1f})"
           f" | {s.candidate_pairs:>11,} candidate pairs ({s.candidate_pairs / total:5.1f}/record;"
           f" keys {s.pairs_from_keys:,}, LSH {s.pairs_from_lsh:,} with {s.lsh_bands} bands of"
           f" {s.lsh_rows} bins) | oversized blocks {s.oversized_blocks:,}"
@@ -76,7 +77,7 @@ def main() -> None:
         match_seconds = run(total, args.thresholds)
         if previous is not None:
             ratio = (match_seconds / previous[1]) / (total / previous[0])
-            print(f"{'':>9}   growth vs {previous[0]:,}: time ×{match_seconds / previous[1]:.1f} "
+            print(f"{'':>9}   growth vs {previous[0]:,}: CPU time ×{match_seconds / previous[1]:.1f} "
                   f"for size ×{total / previous[0]:.0f} → {ratio:.2f} (1.00 = linear)", flush=True)
         previous = (total, match_seconds)
 

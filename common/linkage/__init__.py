@@ -13,8 +13,9 @@ counts how many each agency saw and how many they share (`LinkageResult.overlap_
     result = match_batches([load_batch("ngo.enc.jsonl"), load_batch("police.enc.jsonl")])
 
 Modules: `normalise` (plaintext → comparable text), `keys` (exact keys), `schema` and `bloom`
-(CLKs), `encoding` (what an agency shares), `blocking`, `matching`, `clustering` (what the
-linking party does), `evaluation` and `synthetic` (accuracy and test data).
+(CLKs), `encoding` (what an agency shares), `blocking`, `filters` (Dice over the field groups
+both records hold), `matching`, `clustering` (what the linking party does), `evaluation` and
+`synthetic` (accuracy and test data).
 """
 
 from tipdata.linkage.encoding import (

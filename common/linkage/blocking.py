@@ -51,7 +51,7 @@ class BlockingSettings:
     """How candidate pairs are found; the rules are in the module docstring."""
 
     key_variants: tuple[str, ...] = ("exact", "names_dob", "names_year_sex", "names", "given_dob",
-                                     "family_dob", "initials_dob", "skeleton_dob")
+                                     "family_dob", "document", "initials_dob", "skeleton_dob")
     #: Dice at which LSH should find a pair with probability `lsh_detect_probability`
     lsh_detect_dice: float = 0.75
     lsh_detect_probability: float = 0.999
@@ -288,12 +288,14 @@ def _unique(codes: list[np.ndarray]) -> np.ndarray:
 
 
 def candidate_pairs(key_columns: Mapping[str, KeyColumn], clks: np.ndarray,
-                    settings: BlockingSettings, stats: BlockingStats | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    settings: BlockingSettings, stats: BlockingStats | None = None,
+                    also_lsh: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Unique candidate pairs (i < j) from key blocks and LSH blocks: (left, right) arrays.
 
     `key_columns[variant]` holds every record's key of that variant; `clks` is the packed
-    filter matrix (records × bytes).
+    filter matrix (records × bytes). LSH also runs on each matrix of `also_lsh` (the identity-
+    group filters, when some records hold other groups: a record with an address and one
+    without are alike in their identity filters, not in their CLKs).
 
     >>> import numpy as np
     >>> clks = np.zeros((3, 128), dtype=np.uint8)
@@ -323,7 +325,7 @@ def candidate_pairs(key_columns: Mapping[str, KeyColumn], clks: np.ndarray,
     collected = [keyed]
     if settings.use_lsh:
         from_lsh = [_pair_codes(pairs_within_groups(codes, members, settings.max_block_size, stats), n)
-                    for codes, members in lsh_blocks(clks, settings, stats)]
+                    for matrix in (clks, *also_lsh) for codes, members in lsh_blocks(matrix, settings, stats)]
         hashed = _unique(from_lsh)
         stats.pairs_from_lsh = len(hashed)
         collected.append(hashed)

@@ -231,7 +231,7 @@ class ClkEncoder:
 
     >>> from tipdata.linkage.schema import load_schema
     >>> encoder = ClkEncoder(load_schema(), b"a shared secret, never in code")
-    >>> len(encoder.encode(["ana lopez", "1990", "03", "12", "f"]))
+    >>> len(encoder.encode(["ana lopez", "1990", "03", "12", "f", "", "", "", ""]))
     128
     """
 
@@ -244,19 +244,37 @@ class ClkEncoder:
             None if f.ignored else FeatureEncoder(f, keys[i], schema.hash_length)
             for i, f in enumerate(schema.features)]
 
-    def encode(self, values: Sequence[str | None], *, validate: bool = True) -> bytes:
-        """CLK bytes (l/8 of them, rounded up) for one record's feature values, in schema order."""
+    def feature_masks(self, values: Sequence[str | None], *, validate: bool = True) -> list[int]:
+        """Each feature's bits before folding (0 for ignored or missing features), in schema order.
+
+        The CLK is their union (`to_bytes(OR of masks)`); the union of a subset is the CLK the
+        same schema gives when the other features are marked ignored, which is how
+        `tipdata.linkage.encoding` builds the filter of one group of fields.
+        """
         schema = self.schema
         if len(values) != len(schema.features):
             raise ValueError(f"expected {len(schema.features)} feature values, got {len(values)}")
-        mask = 0
+        masks = []
         for encoder, value in zip(self._encoders, values, strict=True):
             if encoder is None:
+                masks.append(0)
                 continue
             text = "" if value is None else value
             if validate:
                 check_value(encoder.feature, text)
-            mask |= encoder.mask(format_value(encoder.feature, text))
+            masks.append(encoder.mask(format_value(encoder.feature, text)))
+        return masks
+
+    def to_bytes(self, mask: int) -> bytes:
+        """A union of feature masks as filter bytes: XOR-folded, bit 0 first (clkhash's layout)."""
+        schema = self.schema
         mask = fold_xor(mask, schema.hash_length, schema.xor_folds)
         return mask.to_bytes(math.ceil(schema.l / 8), "big") if schema.l % 8 == 0 \
             else (mask << (8 - schema.l % 8)).to_bytes(math.ceil(schema.l / 8), "big")
+
+    def encode(self, values: Sequence[str | None], *, validate: bool = True) -> bytes:
+        """CLK bytes (l/8 of them, rounded up) for one record's feature values, in schema order."""
+        mask = 0
+        for feature_mask in self.feature_masks(values, validate=validate):
+            mask |= feature_mask
+        return self.to_bytes(mask)

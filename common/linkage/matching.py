@@ -8,15 +8,15 @@ Runs at the linking party, on encodings only (`tipdata.linkage.encoding`). Steps
      blocks on the Bloom filters, sized to the data, every block capped): cost grows near-
      linearly with the records;
   3. score each candidate by the Dice coefficient of the two Bloom filters,
-     D = 2·|A ∧ B| / (|A| + |B|), with numpy popcounts on the packed bits;
+     D = 2·|A ∧ B| / (|A| + |B|), with numpy popcounts on the packed bits, over the identity
+     group and the field groups both records hold (`tipdata.linkage.filters`);
   4. accept a link (`accept_links`) when
        - a "link" key agrees (`exact`, or `names_dob`: names and day/month in either order):
          the normalised identifiers are equal, whatever the filters say; or
        - D ≥ `threshold` (default 0.75) between two agencies, D ≥ `within_source_threshold`
          (default 0.8) within one; or
-       - D ≥ `supported_threshold` (default 0.6) and a "support" key agrees: between agencies
-         the names + year of birth + sex, or one name + the full date of birth; within one
-         agency the same keys;
+       - D ≥ `supported_threshold` (default 0.6) and a "support" key agrees: the names + year
+         of birth + sex, one name + the full date of birth, or the identity document number;
   5. keep, between two agencies, only mutual best links (each record is the other's best in
      that agency), and within one agency each record's best link (`clustering.best_links`);
   6. cluster with union-find, strongest links first (key links before any score), refusing
@@ -55,6 +55,7 @@ import numpy as np
 from tipdata.linkage.blocking import BlockingSettings, BlockingStats, KeyColumn, candidate_pairs
 from tipdata.linkage.clustering import best_links, cluster
 from tipdata.linkage.encoding import EncodedBatch
+from tipdata.linkage.filters import GroupedFilters
 from tipdata.linkage.keys import KEY_VARIANTS, LINK, SUPPORT
 
 DEFAULT_THRESHOLD = 0.75
@@ -188,38 +189,6 @@ def check_compatible(batches: Sequence[EncodedBatch]) -> None:
                                   "schema and secret, and each batch has its own --source name.")
 
 
-def clk_matrix(clks: Sequence[bytes]) -> np.ndarray:
-    """Packed filters as a (records × bytes) uint8 matrix, padded to whole 64-bit words."""
-    width = len(clks[0]) if clks else 0
-    padded = (width + 7) // 8 * 8
-    matrix = np.zeros((len(clks), padded), dtype=np.uint8)
-    if clks:
-        matrix[:, :width] = np.frombuffer(b"".join(clks), dtype=np.uint8).reshape(len(clks), width)
-    return matrix
-
-
-def dice_scores(matrix: np.ndarray, left: np.ndarray, right: np.ndarray,
-                chunk: int = 262_144) -> np.ndarray:
-    """Dice coefficients of the filter pairs (left[k], right[k]); 0 when both filters are empty.
-
-    >>> import numpy as np
-    >>> m = np.array([[0b1110, 0, 0, 0, 0, 0, 0, 0], [0b0110, 0, 0, 0, 0, 0, 0, 0]], dtype=np.uint8)
-    >>> dice_scores(m, np.array([0]), np.array([1])).round(3).tolist()
-    [0.8]
-    """
-    words = matrix.view(np.uint64)
-    popcount = np.bitwise_count(words).sum(axis=1, dtype=np.int64)
-    out = np.empty(len(left), dtype=np.float64)
-    for start in range(0, len(left), chunk):
-        a = left[start:start + chunk]
-        b = right[start:start + chunk]
-        common = np.bitwise_count(words[a] & words[b]).sum(axis=1, dtype=np.int64)
-        total = popcount[a] + popcount[b]
-        out[start:start + chunk] = np.divide(2.0 * common, total, out=np.zeros(len(a)),
-                                             where=total > 0)
-    return out
-
-
 def accept_links(left: np.ndarray, right: np.ndarray, dice: np.ndarray, source_of: np.ndarray,
                  key_columns: dict[str, KeyColumn], settings: MatchSettings,
                  stats: MatchStats | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -268,7 +237,7 @@ def match_batches(batches: Sequence[EncodedBatch], settings: MatchSettings | Non
                for record in batch.records]
     n = stats.records = len(records)
     source_of = np.fromiter((s for s, _ in records), dtype=np.int64, count=n)
-    matrix = clk_matrix([r.clk for _, r in records])
+    filters = GroupedFilters.of([r for _, r in records], [g for b in batches for g in b.groups])
     variants = (set(settings.blocking.key_variants) | set(settings.link_keys)
                 | set(settings.support_keys) | set(settings.within_source_support_keys))
     key_columns = {v: KeyColumn.of([r.keys.get(v) for _, r in records]) for v in variants}
@@ -277,14 +246,15 @@ def match_batches(batches: Sequence[EncodedBatch], settings: MatchSettings | Non
     blocking_stats = BlockingStats()
     # LSH aims its detection probability at the Dice threshold actually in use
     blocking = replace(settings.blocking, lsh_detect_dice=settings.threshold)
-    left, right = candidate_pairs(key_columns, matrix, blocking, blocking_stats)
+    also_lsh = (filters.identity,) if filters.identity is not filters.clks else ()
+    left, right = candidate_pairs(key_columns, filters.clks, blocking, blocking_stats, also_lsh)
     for name in ("candidate_pairs", "pairs_from_keys", "pairs_from_lsh", "lsh_rows", "lsh_bands",
                  "exhaustive", "oversized_blocks"):
         setattr(stats, name, getattr(blocking_stats, name))
     stats.seconds_blocking = time.perf_counter() - started
 
     started = time.perf_counter()
-    dice = dice_scores(matrix, left, right)
+    dice = filters.dice(left, right)
     accepted, strength = accept_links(left, right, dice, source_of, key_columns, settings, stats)
     left, right, strength = left[accepted], right[accepted], strength[accepted]
     stats.seconds_scoring = time.perf_counter() - started

@@ -236,7 +236,8 @@ def parse_partial_date(value: object) -> PartialDate | None:
     """A date of birth from a date object or text, keeping its precision; None if unreadable.
 
     Accepts ISO dates (1995-03-12, 1995-03, 1995), compact digits (19950312) and day-first dates
-    (12/03/1995, 12.03.1995). A month above 12 with a day of 12 or less is read as swapped.
+    (12/03/1995, 12.03.1995). A month above 12 with a day of 12 or less is read as swapped; an
+    impossible day keeps the year and month, an impossible month the year (`_salvaged`).
 
     >>> parse_partial_date("1995-03"), parse_partial_date("19952803")
     (PartialDate(year=1995, month=3, day=None), PartialDate(year=1995, month=3, day=28))
@@ -267,8 +268,19 @@ def parse_partial_date(value: object) -> PartialDate | None:
             return PartialDate(year, month, day)
         if day is not None and month is not None and _valid(year, day, month):
             return PartialDate(year, day, month)
-        return None
+        return _salvaged(year, month)
     return None
+
+
+def _salvaged(year: int, month: int | None) -> PartialDate | None:
+    """What stays readable of an impossible date: the year and month, or the year alone.
+
+    A mistyped day or month ("1908-60-11", "1945-04-93") still says when the person was born
+    within a year; dropping the whole date would throw that evidence away.
+    """
+    if month is not None and _valid(year, month, None):
+        return PartialDate(year, month)
+    return PartialDate(year) if _valid(year, None, None) else None
 
 
 def day_month_swapped(date: PartialDate) -> PartialDate | None:

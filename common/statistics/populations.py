@@ -39,6 +39,22 @@ ONE_ROW_PER_UNIT: frozenset[str] = frozenset({
 })
 
 
+def take_rows(frame: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.DataFrame:
+    """`frame.loc[rows, columns]` with a fresh RangeIndex, one column at a time.
+
+    `.loc` on a wide frame reindexes and consolidates its blocks; taking each column's values
+    (categorical codes, numpy arrays) is several times faster on a million rows.
+    """
+    data: dict[str, object] = {}
+    for column in columns:
+        series = frame[column]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            data[column] = pd.Categorical.from_codes(series.cat.codes.to_numpy()[rows], dtype=series.dtype)
+        else:
+            data[column] = series.to_numpy()[rows]
+    return pd.DataFrame(data, index=pd.RangeIndex(len(rows)), columns=columns, copy=False)
+
+
 class Populations:
     """Builds (and caches) each population of one computation: one frame, one period, one area."""
 
@@ -88,7 +104,7 @@ class Populations:
             columns = [*META_COLUMNS, *kind_elements(self.codebook, elements)[kind]]
             mask = (self.frame["kind"] == kind).to_numpy() & self.frame["consented"].to_numpy(bool)
             columns = [c for c in columns if c in self.frame.columns]
-            self._kinds[kind] = self.frame.loc[mask, columns].reset_index(drop=True)
+            self._kinds[kind] = take_rows(self.frame, columns, np.flatnonzero(mask))
         return self._kinds[kind]
 
     @cached_property

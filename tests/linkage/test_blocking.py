@@ -13,7 +13,8 @@ from tipdata.linkage.blocking import (
     plan_lsh,
 )
 from tipdata.linkage.encoding import encode_records
-from tipdata.linkage.matching import DEFAULT_THRESHOLD, clk_matrix, dice_scores
+from tipdata.linkage.filters import dice_scores, packed_matrix
+from tipdata.linkage.matching import DEFAULT_THRESHOLD
 from tipdata.linkage.schema import load_schema
 from tipdata.linkage.synthetic import DEFAULT_NOISE, NoiseRates, overlapping_batches
 
@@ -27,7 +28,7 @@ def encoded_population(people: int, noise: NoiseRates = DEFAULT_NOISE):
         list(encode_records(second, SECRET, schema, source="b").records)
     variants = BlockingSettings().key_variants
     columns = {v: KeyColumn.of([r.keys.get(v) for r in records]) for v in variants}
-    return clk_matrix([r.clk for r in records]), columns
+    return packed_matrix([r.clk for r in records]), columns
 
 
 def test_candidate_pairs__never_miss_a_pair_within_the_threshold() -> None:

@@ -24,6 +24,8 @@ from tipdata.linkage.schema import (
 
 VECTORS = Path(__file__).with_name("clkhash_vectors.json")
 SECRET = b"test secret for bloom filters, 32+ chars"
+#: the default schema's features after the identity group (document, phone, street, locality)
+NO_OTHER_GROUPS = ["", "", "", ""]
 
 
 def single_feature_schema(comparison: dict, strategy: dict, hash_: dict, l: int = 64) -> dict:  # noqa: E741
@@ -67,12 +69,12 @@ def test_clk__bits_follow_the_double_hash_formula() -> None:
 def test_clk__default_schema_is_1024_bits_and_keyed() -> None:
     """should give 128 bytes per record, differing between secrets, empty for an empty record."""
     schema = load_schema()
-    row = ["amina diallo", "1990", "03", "12", "f"]
+    row = ["amina diallo", "1990", "03", "12", "f", *NO_OTHER_GROUPS]
     one = ClkEncoder(schema, SECRET).encode(row)
     other = ClkEncoder(schema, b"another secret for bloom filters, 32+").encode(row)
     assert len(one) == 128 and one != other
     assert 150 < sum(bin(b).count("1") for b in one) < 400
-    assert ClkEncoder(schema, SECRET).encode(["", "", "", "", ""]) == bytes(128)
+    assert ClkEncoder(schema, SECRET).encode([""] * 9) == bytes(128)
 
 
 def test_clk__similar_names_share_most_bits() -> None:
@@ -83,9 +85,9 @@ def test_clk__similar_names_share_most_bits() -> None:
         x, y = int.from_bytes(a, "big"), int.from_bytes(b, "big")
         return 2 * (x & y).bit_count() / (x.bit_count() + y.bit_count())
 
-    base = encoder.encode(["amina diallo", "1990", "03", "12", "f"])
-    typo = encoder.encode(["amina dialo", "1990", "03", "12", "f"])
-    stranger = encoder.encode(["olena shevchenko", "1975", "11", "02", "f"])
+    base = encoder.encode(["amina diallo", "1990", "03", "12", "f", *NO_OTHER_GROUPS])
+    typo = encoder.encode(["amina dialo", "1990", "03", "12", "f", *NO_OTHER_GROUPS])
+    stranger = encoder.encode(["olena shevchenko", "1975", "11", "02", "f", *NO_OTHER_GROUPS])
     assert dice(base, typo) > 0.9
     assert dice(base, stranger) < 0.4
 
@@ -94,7 +96,7 @@ def test_clk__invalid_value_names_feature_not_value() -> None:
     """should reject a value outside the format, naming the feature and hiding the value."""
     encoder = ClkEncoder(load_schema(), SECRET)
     with pytest.raises(InvalidFeatureValue) as caught:
-        encoder.encode(["amina diallo", "19x0", "", "", ""])
+        encoder.encode(["amina diallo", "19x0", "", "", "", *NO_OTHER_GROUPS])
     assert "person_birth_year" in str(caught.value) and "19x0" not in str(caught.value)
 
 
@@ -152,12 +154,14 @@ def test_schema_fingerprint__ignores_key_order_not_content() -> None:
     assert schema_fingerprint(document) != schema_fingerprint(changed)
 
 
-def test_default_schema__names_dob_sex_double_hash_1024() -> None:
-    """should ship a 1024-bit, HMAC double-hashing schema over names, date of birth and sex."""
+def test_default_schema__identity_then_optional_groups_double_hash_1024() -> None:
+    """should ship a 1024-bit, HMAC double-hashing schema over names, date of birth and sex,
+    then document number, phone, street and locality (compared when both records hold them)."""
     schema = load_schema()
     assert schema.l == 1024 and schema.xor_folds == 0
     assert [f.identifier for f in schema.features] == [
-        "person_names", "person_birth_year", "person_birth_month", "person_birth_day", "person_sex"]
+        "person_names", "person_birth_year", "person_birth_month", "person_birth_day", "person_sex",
+        "person_id_document_number", "person_phone", "person_address_street", "person_address_locality"]
     assert all(f.hashing.hash_type == "doubleHash" for f in schema.features)
     assert schema.features[0].hashing.comparison == Comparison("ngram", n=2)
     assert len(schema.fingerprint) == 64 and int(schema.fingerprint, 16) >= 0

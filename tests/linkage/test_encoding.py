@@ -46,7 +46,7 @@ def test_encode_records__no_plaintext_in_output(tmp_path: Path) -> None:
         assert len(word) < 4 or word not in text, word
         assert word.lower() not in readable.lower(), word
     assert lines[0]["format"] == "tipdata-linkage-encodings" and lines[0]["records"] == 3
-    assert [set(line) for line in lines[1:]] == [{"id", "keys", "clk"}] * 3
+    assert [set(line) for line in lines[1:]] == [{"id", "keys", "clk"}] * 2 + [{"id", "keys", "clk", "parts"}]
 
 
 def test_encode_records__every_record_gets_keys_and_a_filter() -> None:
@@ -56,6 +56,43 @@ def test_encode_records__every_record_gets_keys_and_a_filter() -> None:
     assert all(len(r.clk) == 128 for r in batch.records)
     assert "exact" in batch.records[0].keys and "exact" not in batch.records[1].keys
     assert "names_year_sex" in batch.records[1].keys
+
+
+def test_encode_records__groups_beyond_identity_get_their_own_filters() -> None:
+    """should give a record with a document or phone one filter per group it holds, whose
+    union is its CLK, and none to a record with identity fields only."""
+    batch = encode_records(PEOPLE, SECRET, load_schema(), source="ngo")
+    assert batch.groups == ("identity", "document", "phone", "street", "locality")
+    plain, rich = batch.records[0], batch.records[2]
+    assert plain.parts == {}
+    assert set(rich.parts) == {"identity", "document", "phone"}
+    union = 0
+    for bits in rich.parts.values():
+        union |= int.from_bytes(bits, "big")
+    assert union == int.from_bytes(rich.clk, "big")
+    assert "document" in rich.keys and "document" not in plain.keys
+
+
+def test_read_batch__version_1_files_still_read() -> None:
+    """should read a version-1 file (no groups) as identity filters only."""
+    batch = encode_records(PEOPLE[:2], SECRET, load_schema(), source="ngo")
+    lines = list(batch.lines())
+    header = json.loads(lines[0])
+    header["version"] = 1
+    del header["groups"]
+    again = read_batch(io.StringIO("\n".join([json.dumps(header), *lines[1:]]) + "\n"), "old.jsonl")
+    assert again.groups == ("identity",) and again.records == batch.records
+
+
+def test_read_batch__part_of_an_undeclared_group_rejected() -> None:
+    """should refuse a record filter whose group the header does not list."""
+    batch = encode_records(PEOPLE, SECRET, load_schema(), source="ngo")
+    lines = list(batch.lines())
+    record = json.loads(lines[3])
+    record["parts"]["shoe_size"] = record["clk"]
+    lines[3] = json.dumps(record)
+    with pytest.raises(EncodingFileError, match=r"ngo.jsonl, line 4: .*no group"):
+        read_batch(io.StringIO("\n".join(lines) + "\n"), "ngo.jsonl")
 
 
 def test_encoded_batch__round_trip(tmp_path: Path) -> None:

@@ -26,10 +26,17 @@ def keys_of(given, family, dob, sex="female", citizenship=("sn",), secret=SECRET
 
 def test_exact_keyer__deterministic() -> None:
     """should give the same keys for the same identifiers, from separate keyer instances."""
-    first = keys_of("Amina", "Diallo", "1990-03-12")
-    second = keys_of("AMINA", "Diallo ", "12/03/1990")
+    first = keys_of("Amina", "Diallo", "1990-03-12", id_document="A-123 456")
+    second = keys_of("AMINA", "Diallo ", "12/03/1990", id_document="a123456")
     assert first == second
     assert set(first) == {v.name for v in KEY_VARIANTS}
+
+
+def test_exact_keyer__document_key_only_for_long_numbers() -> None:
+    """should key a document number of 5 or more letters and digits, not a short serial."""
+    assert "document" in keys_of("Amina", "Diallo", "1990-03-12", id_document="AB 1234")
+    assert "document" not in keys_of("Amina", "Diallo", "1990-03-12", id_document="12-34")
+    assert "document" not in keys_of("Amina", "Diallo", "1990-03-12")
 
 
 def test_exact_keyer__secret_dependent() -> None:

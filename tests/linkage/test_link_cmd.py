@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -9,10 +10,14 @@ import pytest
 from typer.testing import CliRunner
 
 from tipdata.cli.link_cmd import identifiers_from_record, link_app
+from tipdata.codebook import load_codebook
+from tipdata.crypto.at_rest import DataKey
+from tipdata.ledger import open_ledger
 from tipdata.linkage.keys import SECRET_ENV_VAR, SECRET_FILE_ENV_VAR
-from tipdata.records import record_id_for
+from tipdata.records import CanonicalRecord, Envelope, record_id_for
 
 SECRET = "cli test secret, long enough to keep"
+T0 = dt.datetime(2026, 1, 31, 10, 0, tzinfo=dt.UTC)
 runner = CliRunner()
 
 
@@ -131,3 +136,112 @@ def test_identifiers_from_record__reads_codebook_elements() -> None:
     assert person.record_id == envelope.record_id
     assert normalised.names == "ana lopez" and normalised.date_of_birth.precision == "year"
     assert normalised.citizenship == "mx"
+
+
+# --- encoding straight from the ledger ---------------------------------------------------------
+
+NGO_SYSTEM, POLICE_SYSTEM = "kobo:ngoAsset", "dhis2:police"
+
+
+def ledger_record(system: str, source_id: str, values: dict, *, form: str = "tip_case_intake",
+                  consent: tuple[str, ...] = ("statistics", "service_referral")) -> CanonicalRecord:
+    envelope = Envelope(record_id=record_id_for(system, source_id), source_system=system, source_id=source_id,
+                        form_id=form, collected_at=T0, updated_at=T0, consent_purposes=frozenset(consent))
+    return CanonicalRecord(envelope=envelope, values=values)
+
+
+@pytest.fixture
+def ledger_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An encrypted SQLite ledger holding two agencies' records, a referral and a record without consent."""
+    monkeypatch.setenv("TIPDATA_LEDGER_KEY", DataKey.generate().to_base64())
+    monkeypatch.delenv("TIPDATA_LEDGER_KEY_FILE", raising=False)
+    monkeypatch.setenv(SECRET_ENV_VAR, SECRET)
+    path = tmp_path / "ledger.sqlite"
+    ledger = open_ledger(str(path), codebook=load_codebook())
+    try:
+        with ledger.transaction() as tx:
+            tx.upsert_records([
+                ledger_record(NGO_SYSTEM, "1", {"person_given_names": "Amina", "person_family_names": "Diallo",
+                                                "person_date_of_birth": dt.date(1990, 3, 12), "person_sex": "female",
+                                                "person_citizenship": ("SN",), "person_id_document_number": "A1234567"}),
+                ledger_record(NGO_SYSTEM, "2", {"person_given_names": "Olena", "person_family_names": "Shevchenko",
+                                                "person_date_of_birth": dt.date(1985, 7, 2), "person_sex": "female"}),
+                ledger_record(NGO_SYSTEM, "3", {"person_given_names": "Kofi", "person_family_names": "Mensah",
+                                                "person_sex": "male"}, consent=("service_referral",)),
+                ledger_record(NGO_SYSTEM, "4", {"ref_date": dt.date(2026, 1, 5), "svc_case_reference": "TIP-1"},
+                              form="tip_referral"),
+                ledger_record(POLICE_SYSTEM, "a", {"person_given_names": "DIALLO", "person_family_names": "Amina",
+                                                   "person_date_of_birth": dt.date(1990, 12, 3), "person_sex": "female"}),
+                ledger_record(POLICE_SYSTEM, "b", {"person_given_names": "Yaw", "person_family_names": "Boateng",
+                                                   "person_date_of_birth": dt.date(1999, 4, 4), "person_sex": "male"}),
+            ])
+    finally:
+        ledger.close()
+    return path
+
+
+def test_encode__from_the_ledger_one_file_per_source_system(ledger_path: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """should encode each source system of the ledger as one agency, skipping records without
+    consent or identifiers, print counts only, and let the linking party count the overlap."""
+    folder = tmp_path / "encodings"
+    done = runner.invoke(link_app, ["encode", "--ledger", str(ledger_path), "--per-system", "--out", str(folder)])
+    assert done.exit_code == 0, done.output
+    assert "skipped 1 record(s) without consent" in done.output
+    assert "skipped 1 record(s) holding no identifier" in done.output
+    assert "Amina" not in done.output and "Diallo" not in done.output
+    files = sorted(folder.iterdir())
+    assert [f.name for f in files] == ["dhis2_police.enc.jsonl", "kobo_ngoAsset.enc.jsonl"]
+    headers = {json.loads(f.read_text(encoding="utf-8").splitlines()[0])["source"]: f for f in files}
+    assert set(headers) == {NGO_SYSTEM, POLICE_SYSTEM}
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert "Amina" not in text and "diallo" not in text.lower() and "A1234567" not in text
+    monkeypatch.delenv(SECRET_ENV_VAR)
+    done = runner.invoke(link_app, ["match", *map(str, files), "--out", str(tmp_path / "result.json"), "--json"])
+    assert done.exit_code == 0, done.output
+    result = json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))
+    assert result["records_per_source"] == {POLICE_SYSTEM: 2, NGO_SYSTEM: 2}
+    assert {"+".join(o["sources"]): o["persons"] for o in result["overlap"]} == {
+        POLICE_SYSTEM: 1, NGO_SYSTEM: 1, f"{POLICE_SYSTEM}+{NGO_SYSTEM}": 1}
+
+
+def test_encode__from_the_ledger_several_systems_need_a_choice(ledger_path: Path, tmp_path: Path) -> None:
+    """should refuse to mix source systems into one file unless told how, naming the options."""
+    out = tmp_path / "all.enc.jsonl"
+    done = runner.invoke(link_app, ["encode", "--ledger", str(ledger_path), "--out", str(out)])
+    assert done.exit_code == 1 and not out.exists()
+    assert "2 source systems" in done.output and "--system" in done.output and "--per-system" in done.output
+    done = runner.invoke(link_app, ["encode", "--ledger", str(ledger_path), "--out", str(out), "--system",
+                                    POLICE_SYSTEM, "--json"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.output)
+    assert summary["files"][0]["source"] == POLICE_SYSTEM and summary["files"][0]["records"] == 2
+    assert summary["skipped"]["other_systems"] == 4
+    done = runner.invoke(link_app, ["encode", "--ledger", str(ledger_path), "--out", str(out), "--source",
+                                    "task force", "--purpose", "service_referral"])
+    assert done.exit_code == 0, done.output
+    header = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    assert header["source"] == "task force" and header["records"] == 5
+
+
+def test_encode__ledger_named_by_tipdata_toml(ledger_path: Path, tmp_path: Path) -> None:
+    """should read the ledger tipdata.toml names when neither --records nor --ledger is given."""
+    config = tmp_path / "tipdata.toml"
+    config.write_text(f'[ledger]\nurl = "{ledger_path.name}"\n', encoding="utf-8")
+    out = tmp_path / "ngo.enc.jsonl"
+    done = runner.invoke(link_app, ["encode", "--config", str(config), "--system", NGO_SYSTEM, "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])["records"] == 2
+
+
+def test_encode__missing_ledger_or_two_inputs_refused(agency_files: tuple[Path, Path], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """should refuse a ledger path that does not exist (creating nothing) and --records with --ledger."""
+    monkeypatch.setenv(SECRET_ENV_VAR, SECRET)
+    missing = tmp_path / "nope.sqlite"
+    done = runner.invoke(link_app, ["encode", "--ledger", str(missing), "--out", str(tmp_path / "o.jsonl")])
+    assert done.exit_code == 1 and "no ledger" in done.output and not missing.exists()
+    done = runner.invoke(link_app, ["encode", "--ledger", str(missing), "--records", str(agency_files[0]),
+                                    "--out", str(tmp_path / "o.jsonl")])
+    assert done.exit_code == 2

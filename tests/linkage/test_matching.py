@@ -10,12 +10,12 @@ import pytest
 from tipdata.linkage.blocking import KeyColumn
 from tipdata.linkage.clustering import UnionFind, best_links, cluster
 from tipdata.linkage.encoding import PersonIdentifiers, encode_records
+from tipdata.linkage.filters import dice_scores
 from tipdata.linkage.matching import (
     IncompatibleBatches,
     MatchSettings,
     MatchStats,
     accept_links,
-    dice_scores,
     match_batches,
 )
 from tipdata.linkage.schema import load_schema, load_schema_document, parse_schema
@@ -107,7 +107,7 @@ def test_accept_links__rules() -> None:
     dice = np.array([0.2, 0.8, 0.65, 0.65, 0.77])
     source = np.array([0, 1, 1, 1, 0])
     keys = {name: KeyColumn.of([None] * 5) for name in
-            ("exact", "names_dob", "names_year_sex", "given_dob", "family_dob")}
+            ("exact", "names_dob", "names_year_sex", "given_dob", "family_dob", "document")}
     keys["exact"] = KeyColumn.of(["e", "e", None, None, None])        # 0-1: key link at Dice 0.2
     keys["given_dob"] = KeyColumn.of(["g", None, None, "g", None])    # 0-3: supported at 0.65
     stats = MatchStats()

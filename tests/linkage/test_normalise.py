@@ -109,10 +109,19 @@ def test_parse_partial_date__month_above_12_read_as_swapped() -> None:
     assert parse_partial_date("1995-28-03") == PartialDate(1995, 3, 28)
 
 
-@pytest.mark.parametrize("written", ["", None, "abc", "1995-13-13", "1995-02-30", "1700", "31/31/2000"])
+@pytest.mark.parametrize("written", ["", None, "abc", "1700", "1700-02-30", "31/31/1700"])
 def test_parse_partial_date__unreadable_is_none(written: object) -> None:
-    """should treat dates that are no dates as missing."""
+    """should treat dates without a readable year as missing."""
     assert parse_partial_date(written) is None
+
+
+@pytest.mark.parametrize(("written", "expected"), [
+    ("1995-13-13", PartialDate(1995)), ("19086011", PartialDate(1908)),
+    ("1995-02-30", PartialDate(1995, 2)), ("19450493", PartialDate(1945, 4)),
+    ("31/31/2000", PartialDate(2000))])
+def test_parse_partial_date__impossible_date_keeps_what_is_readable(written: str, expected: PartialDate) -> None:
+    """should keep the year (and a possible month) of a date with a mistyped day or month."""
+    assert parse_partial_date(written) == expected
 
 
 def test_partial_date__digits_and_precision() -> None:

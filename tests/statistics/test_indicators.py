@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from tipdata.records import CanonicalRecord, Envelope
 from tipdata.statistics import Area, compute_indicators, records_frame
+from tipdata.statistics.frame import KINDS as FRAME_KINDS
 
 from .conftest import case, date, record
 
@@ -408,3 +414,113 @@ def test_compute_indicators__empty_input_gives_zero_tables() -> None:
     assert cell(tables["VIC_IDENT"]) == 0
     assert cell(tables["SDG_16_2_2"]) == 0
     assert cell(tables["SVC_DAYS_TO_FIRST"], "n") == 0
+
+
+# --- the columnar frame equals a row-by-row reference -----------------------------------------
+
+KIND_FORMS = {"case": "tip_case_intake", "referral": "tip_referral", "service": "tip_service_followup",
+              "outcome": "tip_outcome_assessment", "investigation": "tip_investigation",
+              "prosecution": "tip_prosecution", "unknown form": "not_a_form_of_the_codebook", "no form": None}
+
+
+def element_value(draw: st.DrawFn, codebook, code: str) -> object:
+    """A value of the element's type as platforms deliver it (or junk, or an explicit None)."""
+    element = codebook.elements[code]
+    options = codebook.options_for(element)
+    choices = list(options.codes())[:4] if options else ["a", "b"]
+    kind = element.type
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.sampled_from([None, float("nan"), "junk"]))
+    if kind in ("date", "datetime"):
+        day = draw(st.dates(dt.date(2023, 1, 1), dt.date(2026, 12, 31)))
+        return draw(st.sampled_from([day, day.isoformat(), dt.datetime.combine(day, dt.time(9))]))
+    if kind == "select_one":
+        return draw(st.sampled_from(choices))
+    if kind == "select_multiple":
+        chosen = draw(st.lists(st.sampled_from(choices), max_size=3))
+        return draw(st.sampled_from([tuple(chosen), " ".join(chosen), list(chosen)]))
+    if kind in ("integer", "decimal"):
+        return draw(st.sampled_from([draw(st.integers(0, 99)), str(draw(st.integers(0, 99))), 2.5]))
+    if kind == "boolean":
+        return draw(st.sampled_from([True, False, "yes", "no"]))
+    return draw(st.sampled_from(["A-1", "A-2", "B-7"]))
+
+
+@st.composite
+def record_sets(draw: st.DrawFn, codebook) -> list:
+    from tipdata.statistics.frame import frame_elements
+
+    elements = frame_elements(codebook)
+    records = []
+    for number in range(draw(st.integers(0, 12))):
+        form = KIND_FORMS[draw(st.sampled_from(list(KIND_FORMS)))]
+        codes = draw(st.lists(st.sampled_from(elements), max_size=8, unique=True))
+        values = {code: element_value(draw, codebook, code) for code in codes}
+        values["person_given_names"] = "never read"  # not a frame element: must be skipped
+        envelope = Envelope.model_construct(
+            record_id=f"r{number}", source_system="test", source_id=f"s{number}", form_id=form,
+            form_version=None, collected_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            updated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            consent_purposes=draw(st.sampled_from([frozenset(), frozenset({"statistics"}),
+                                                   frozenset({"statistics", "law_enforcement"})])),
+            location=draw(st.sampled_from([None, "ou-1", "ou-2"])))
+        records.append(CanonicalRecord.model_construct(envelope=envelope, values=values))
+    return records
+
+
+def reference_frame(records: list, codebook) -> pd.DataFrame:
+    """The frame built the plain way: record by record, then typed through the DataFrame path."""
+    from tipdata.statistics.frame import KIND_ANCHORS, frame_elements
+
+    form_kinds = {form_id: form.level for form_id, form in codebook.forms.items()}
+
+    def kind_of(record) -> str:
+        if record.envelope.form_id in form_kinds:
+            level = form_kinds[record.envelope.form_id]
+            return level if level in FRAME_KINDS else "other"
+        for kind, anchor in KIND_ANCHORS:
+            if record.values.get(anchor) is not None:
+                return kind
+        return "other"
+
+    def column(items: list) -> np.ndarray:
+        out = np.empty(len(items), dtype=object)
+        for i, item in enumerate(items):
+            out[i] = item
+        return out
+
+    data = {"record_id": column([r.envelope.record_id for r in records]),
+            "kind": column([kind_of(r) for r in records]),
+            "location": column([r.envelope.location for r in records]),
+            "consented": np.array([("statistics" in r.envelope.consent_purposes) for r in records], dtype=bool)}
+    for code in frame_elements(codebook):
+        data[code] = column([r.values.get(code) for r in records])
+    return records_frame(pd.DataFrame(data), codebook)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_records_frame__columnar_build_equals_row_by_row_reference(codebook, data) -> None:
+    """should build from record objects exactly the frame a plain row-by-row build gives"""
+    records = data.draw(record_sets(codebook))
+    fast = records_frame(records, codebook)
+    reference = reference_frame(records, codebook)
+    assert sorted(fast.columns) == sorted(reference.columns)
+    pd.testing.assert_frame_equal(fast, reference[fast.columns.tolist()], check_index_type=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(dicts=st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "x"]), st.one_of(st.none(), st.integers(0, 3)),
+                                      max_size=4), max_size=30))
+def test_element_entries__both_strategies_read_the_same_entries(dicts: list) -> None:
+    """should find the same (row, value) entries grouping by key order as reading row by row"""
+    from tipdata.statistics.frame import _entries_row_by_row, element_entries
+
+    def as_sets(entries: dict) -> dict:
+        return {code: sorted(zip(rows.tolist(), values.tolist(), strict=True), key=repr)
+                for code, (rows, values) in entries.items()}
+
+    expected = {code: sorted(((row, d[code]) for row, d in enumerate(dicts) if code in d), key=repr)
+                for code in ("a", "b", "c") if any(code in d for d in dicts)}
+    assert as_sets(element_entries(dicts, ["a", "b", "c"])) == expected
+    assert as_sets(_entries_row_by_row(dicts, frozenset({"a", "b", "c"}))) == expected
