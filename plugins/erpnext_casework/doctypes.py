@@ -24,6 +24,10 @@ write to `<doctype>.json`; `dump_doctype_json` gives the bytes. Where things go:
 - **Naming.** Every record DocType is named by its stable `external_id`
   (`autoname: field:external_id`), so a second insert of the same id is refused with
   409 DuplicateEntryError.
+- **Cases at the screening stage.** A case opened from a screening has no intake yet: its
+  `intake_pending` box is ticked, and the case fields the intake requires (`required_at_intake`)
+  carry `mandatory_depends_on: eval:!doc.intake_pending` instead of `reqd`; the controller
+  enforces the same rule on every save (HTTP 417), since the desk alone runs that property.
 - **Permissions.** Every DocPerm row writes every flag: a row created at runtime takes
   Frappe's defaults (1 for delete, export, share, ...) for omitted flags.
 
@@ -227,9 +231,37 @@ SHORT_TEXT = 140  # Frappe's varchar length for Data
 MEDIUM_TEXT = 1000
 
 
-def always_answered(element: Element) -> bool:
-    """Required without condition and not calculated: an empty value never gets stored."""
+#: TIP Case's Check field ticked on a case opened from a screening, until its intake is recorded
+INTAKE_PENDING = "intake_pending"
+#: case elements required even while the intake is pending: what identifies the case and
+#: decides its status, all of which a case opened from a screening states
+SCREENING_STAGE_REQUIRED: frozenset[str] = frozenset({
+    "case_reference", "person_pseudo_id", "case_opened_date", "case_status", "consent_screening",
+    "ident_date", "ident_stage", "ident_trafficking_status",
+})
+
+
+def unconditionally_required(element: Element) -> bool:
+    """Required without condition and not calculated."""
     return element.required is True and element.relevant is None and element.calculation is None
+
+
+def required_at_intake(element: Element) -> bool:
+    """Required on TIP Case only once the case's intake is recorded (`intake_pending` unticked).
+
+    A case opened from a screening lands before anyone asked the intake's questions (consent per
+    purpose, risk level, country of identification, ...); a case worker completes them at
+    intake. Every other unconditionally required case field is one of these, so a new required
+    intake element needs no change here.
+    """
+    return (unconditionally_required(element) and element.code not in SCREENING_STAGE_REQUIRED
+            and element.level in LEVEL_DOCTYPES and doctype_for_element(element) == CASE)
+
+
+def always_answered(element: Element) -> bool:
+    """Required without condition, at every stage, and not calculated: an empty value never
+    gets stored."""
+    return unconditionally_required(element) and not required_at_intake(element)
 
 
 def fieldtype_for(element: Element) -> tuple[str, dict[str, Any]]:
@@ -367,6 +399,8 @@ class _Builder:
             field["depends_on"] = self.compile_condition(element, element.relevant, doctype, "relevant")
         if always_answered(element):
             field["reqd"] = 1
+        elif required_at_intake(element):
+            field["mandatory_depends_on"] = f"eval:!doc.{INTAKE_PENDING}"
         elif not element.is_calculated and element.required:
             parts = [t for t in (element.relevant, element.required) if isinstance(t, str)]
             condition = " and ".join(f"({part})" for part in parts)
@@ -452,6 +486,11 @@ class _Builder:
              "label": "Status page PIN issued"},
             {"fieldname": "follow_up_due_since", "fieldtype": "Date", "read_only": 1,
              "label": "Follow-up due since"},
+            {"fieldname": INTAKE_PENDING, "fieldtype": "Check", "label": "Awaiting intake",
+             "in_standard_filter": 1,
+             "description": "Ticked on a case opened from a screening. The intake's fields (consent per "
+                            "purpose, risk level, country of identification, ...) become required once "
+                            "a case worker records the intake and unticks it; it cannot be ticked again."},
         ]
         for purpose in self.codebook.consent_purposes:
             fields.append({"fieldname": f"consent_covers_{purpose}", "fieldtype": "Check", "read_only": 1,

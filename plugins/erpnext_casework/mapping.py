@@ -12,6 +12,10 @@ writes up to four documents:
 - for a record of another level, the values it holds that live on the case (the screening form
   asks `consent_screening`): a partial update of the case document, never an insert.
 
+A case the sync engine opened from a screening is created with `intake_pending` ticked, so the
+app accepts it before its intake (consent per purpose, risk level, ...) is recorded; updates
+never touch that box again, so a case worker's unticking stands.
+
 A record of another level finds its case through the case reference it quotes
 (`svc_case_reference` = the case's `case_reference`); the connector looks that up and passes the
 case's name in. Restricted elements are withheld unless the caller's policy names them.
@@ -36,12 +40,14 @@ from zoneinfo import ZoneInfo
 from tipdata.erpnext_casework.doctypes import (
     CASE,
     IDENTITY,
+    INTAKE_PENDING,
     LEVEL_DOCTYPES,
     RESTRICTED,
     DocTypeSet,
     build_doctypes,
 )
 from tipdata.model import Codebook, Element
+from tipdata.policy import SCREENING_CASE_PREFIX
 from tipdata.problems import Problem
 from tipdata.records import CanonicalRecord, Envelope, coerce_value, record_id_for
 
@@ -99,6 +105,8 @@ class CaseworkMapping:
     external_id_field: str = "external_id"
     #: consent purpose → Check field on the case the app keeps from the consent answers
     consent_fields: Mapping[str, str] = field(default_factory=dict)
+    #: Check field on the case: created ticked for a case opened from a screening (None: no such field)
+    intake_pending_field: str | None = None
 
     @property
     def record_doctypes(self) -> tuple[str, ...]:
@@ -132,7 +140,8 @@ def mapping_from_doctypes(codebook: Codebook, doctype_set: DocTypeSet) -> Casewo
     consent = {p: f"consent_covers_{p}" for p in codebook.consent_purposes
                if f"consent_covers_{p}" in case_fields}
     return CaseworkMapping(doctypes, dict(doctype_set.placement), dict(LEVEL_DOCTYPES),
-                           consent_fields=consent)
+                           consent_fields=consent,
+                           intake_pending_field=INTAKE_PENDING if INTAKE_PENDING in case_fields else None)
 
 
 def casework_mapping(codebook: Codebook) -> CaseworkMapping:
@@ -201,9 +210,12 @@ class DocumentDraft:
     values: Mapping[str, Any]
     #: the record may change this document but never create it (the case, from another level)
     update_only: bool = False
+    #: fields set only when the document is created, never compared or updated afterwards
+    #: (a case opened from a screening is created awaiting its intake; a case worker unticks it)
+    insert_values: Mapping[str, Any] = field(default_factory=dict)
 
     def as_insert(self) -> dict[str, Any]:
-        return {"doctype": self.doctype, **self.values}
+        return {"doctype": self.doctype, **self.insert_values, **self.values}
 
 
 @dataclass(frozen=True)
@@ -249,6 +261,15 @@ def case_reference_of(record: CanonicalRecord, codebook: Codebook,
         return None
     value = record.values.get(mapping.case_reference[0])
     return value if isinstance(value, str) and value else None
+
+
+def opened_from_screening(record: CanonicalRecord) -> bool:
+    """Whether a case record is one the sync engine opened from a screening (no intake yet).
+
+    The engine files it under the source id `screening-case/<screening record id>`
+    (`tipdata.sync.screening_cases`); an intake from any form or file does not look like that.
+    """
+    return record.envelope.source_id.startswith(SCREENING_CASE_PREFIX)
 
 
 def to_frappe_value(fm: FieldMapping, element: Element, value: Any, zone: ZoneInfo) -> Any:
@@ -361,7 +382,9 @@ def documents_for_record(record: CanonicalRecord, codebook: Codebook, mapping: C
     own_values = {id_field: record.record_id, **values[own.doctype]}
     if own.case_field:
         own_values[own.case_field] = case
-    drafts.append(DocumentDraft(own.doctype, record.record_id, own_values))
+    on_insert = {mapping.intake_pending_field: 1} if (
+        is_case and mapping.intake_pending_field and opened_from_screening(record)) else {}
+    drafts.append(DocumentDraft(own.doctype, record.record_id, own_values, insert_values=on_insert))
     for companion in mapping.companion_doctypes:
         if values.get(companion):
             link = mapping.doctypes[companion].case_field
@@ -438,6 +461,21 @@ def from_frappe_value(fm: FieldMapping, element: Element, raw: Any, codebook: Co
     return value
 
 
+def case_answers_of(doctype: str, codebook: Codebook, mapping: CaseworkMapping) -> list[str]:
+    """Elements the forms filed as `doctype` ask whose values live on the case document.
+
+    >>> case_answers_of("TIP Screening", codebook, mapping)
+    ['consent_screening']
+    """
+    levels = {level for level, placed in mapping.level_doctypes.items() if placed == doctype}
+    if doctype == mapping.case_doctype or not levels:
+        return []
+    asked = {code for form in codebook.forms.values() if form.level in levels
+             for code in form.element_codes()}
+    return [code for code, placed in mapping.placement.items()
+            if placed == mapping.case_doctype and code in asked]
+
+
 def record_from_documents(doc: Mapping[str, Any], companions: Mapping[str, Mapping[str, Any]],
                           case: Mapping[str, Any] | None, codebook: Codebook,
                           mapping: CaseworkMapping, zone: ZoneInfo, *, site_url: str,
@@ -479,6 +517,21 @@ def record_from_documents(doc: Mapping[str, Any], companions: Mapping[str, Mappi
     if doctype != mapping.case_doctype and case is not None and case.get(reference_field) \
             and reference_element in codebook.elements:
         values.setdefault(reference_element, str(case[reference_field]))
+    if doctype != mapping.case_doctype and case is not None:
+        # what the record's form asks but the case holds (a screening's consent_screening):
+        # read back what documents_for_record wrote there, so the record comes back whole
+        case_dm = mapping.doctypes[mapping.case_doctype]
+        for code in case_answers_of(doctype, codebook, mapping):
+            fm = case_dm.fields.get(code)
+            if fm is None or fm.fieldname not in case or code in values:
+                continue
+            try:
+                value = from_frappe_value(fm, codebook.elements[code], case[fm.fieldname], codebook, zone)
+            except (ValueError, TypeError) as exc:
+                problems.append(Problem("FR404", str(exc), where, None, code))
+                continue
+            if value is not None:
+                values[code] = value
     try:
         modified = parse_site_datetime(doc.get("modified"), zone)
         created = parse_site_datetime(doc.get("creation"), zone) or modified

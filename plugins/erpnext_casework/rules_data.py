@@ -1,7 +1,8 @@
 """The codebook's rules as data for the app's controllers (`tip_casework/rules.json`).
 
 Frappe's `depends_on` / `mandatory_depends_on` run in the desk only; a REST insert skips them.
-So every relevance, required-if, constraint and calculation is also shipped here, lowered for
+So every relevance, required-if, constraint and calculation is also shipped here (with which
+case fields are required only once the intake is recorded: `required_at_intake`), lowered for
 the app's small evaluator (`rule_lowering`) and said in words (`rule_words`), and each record
 DocType's controller runs them in `validate()`.
 
@@ -23,7 +24,15 @@ from typing import Any
 from tipdata.logic import parse, references
 from tipdata.model import Codebook, Element
 
-from .doctypes import CASE, DocTypeSet, fieldtype_for, mirror_field, symbols_for
+from .doctypes import (
+    CASE,
+    INTAKE_PENDING,
+    DocTypeSet,
+    fieldtype_for,
+    mirror_field,
+    required_at_intake,
+    symbols_for,
+)
 from .rule_lowering import lower
 from .rule_words import explain
 
@@ -76,6 +85,8 @@ def _element_rules(element: Element, codebook: Codebook, symbols: dict[str, Any]
                             "words": explain(expr, codebook, element.code)}
     else:
         rule["required"] = bool(element.required)
+    if required_at_intake(element):
+        rule["required_at_intake"] = True
     if element.constraint_message:
         rule["constraint_message"] = element.constraint_message
     return rule
@@ -101,6 +112,9 @@ def build_rules(codebook: Codebook, doctype_set: DocTypeSet) -> dict[str, Any]:
             "tables": {c: doctype_set.option_doctypes[codebook.elements[c].options or ""]
                        for c in ordered if codebook.elements[c].type == "select_multiple"},
         }
+        if doctype == CASE:
+            # elements marked `required_at_intake` are required once this box is unticked
+            doctypes[doctype]["intake_pending_field"] = INTAKE_PENDING
     return {
         "format": RULES_FORMAT,
         "codebook": {"id": codebook.id, "version": codebook.version},

@@ -28,6 +28,10 @@ error bodies. Behaviour follows /work/shared/reference/frappe-v15.md and these v
 Timestamps (`creation`, `modified`) are naive strings in the site's time zone, as Frappe stores
 them; with no time zone set the site behaves as Asia/Kolkata (frappe/utils/data.py).
 
+One rule of the casework app's controllers is mirrored because tests build sites from its
+generated DocType JSON: a field whose `mandatory_depends_on` is `eval:!doc.<check>` is required
+while that Check field is 0 (417 MandatoryError).
+
 Test controls: `add_rule` (a controller `validate()` that throws), `add_hook` (one that sets
 derived fields), `deny` (remove a permission), `fail_next` / `delay_next` (faults), `seed` /
 `edit` (documents written outside the API, e.g. a caseworker in the desk), `after_each` (change
@@ -95,6 +99,10 @@ class DocField:
     length: int = 0
     #: may not change once saved (`_validate_constants` → 417 CannotChangeConstantError)
     set_only_once: bool = False
+    #: required while this Check field is unticked (`mandatory_depends_on: eval:!doc.<check>`).
+    #: Frappe runs mandatory_depends_on in the desk only; the tip_casework app's controller
+    #: enforces this form of it on every save (`intake_pending`), and the double mirrors that.
+    mandatory_unless: str = ""
 
     @property
     def title(self) -> str:
@@ -113,12 +121,14 @@ class DocTypeDef:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DocTypeDef:
         """Read a DocType JSON file's dict (`<app>/<module>/doctype/<x>/<x>.json`)."""
+        checks = {f["fieldname"] for f in data.get("fields", ()) if f.get("fieldtype") == "Check"}
         fields = tuple(
             DocField(fieldname=f["fieldname"], fieldtype=f.get("fieldtype", "Data"),
                      label=f.get("label") or "", reqd=bool(f.get("reqd")),
                      options=f.get("options") or "", unique=bool(f.get("unique")),
                      length=int(f.get("length") or 0),
-                     set_only_once=bool(f.get("set_only_once")))
+                     set_only_once=bool(f.get("set_only_once")),
+                     mandatory_unless=_unless_check(f.get("mandatory_depends_on"), checks))
             for f in data.get("fields", ()) if f.get("fieldtype", "Data") not in LAYOUT_TYPES
         )
         return cls(name=data["name"], fields=fields, autoname=data.get("autoname") or "hash",
@@ -143,6 +153,12 @@ class DocTypeDef:
     def columns(self) -> tuple[str, ...]:
         extra = CHILD_FIELDS if self.istable else ()
         return STANDARD_FIELDS + extra + tuple(f.fieldname for f in self.data_fields)
+
+
+def _unless_check(condition: str | None, checks: set[str]) -> str:
+    """The Check field of `eval:!doc.<check>` (the casework app's intake rule), else ''."""
+    match = re.fullmatch(r"eval:!doc\.(\w+)", condition or "")
+    return match.group(1) if match and match.group(1) in checks else ""
 
 
 #: A server-side rule: given the document about to be saved, the words of a failure or None.
@@ -340,10 +356,15 @@ class FrappeDouble:
     def edit(self, doctype: str, name: str, **changes: Any) -> dict[str, Any]:
         """Change a stored document as a desk user would, bumping `modified`."""
         with self._lock:
+            meta = self._meta(doctype)
             doc = self._docs[doctype][name]
             doc.update(changes)
+            for table in meta.table_fields:  # child rows stored as a save stores them
+                if table.fieldname in changes:
+                    doc[table.fieldname] = self._child_rows(table, changes[table.fieldname])
             doc["modified"] = self.now()
             doc["modified_by"] = "caseworker@example.org"
+            self._set_child_names(meta, doc)
             return copy.deepcopy(doc)
 
     def doc(self, doctype: str, name: str) -> dict[str, Any] | None:
@@ -648,6 +669,12 @@ class FrappeDouble:
             message = rule(copy.deepcopy(doc))
             if message:
                 raise _throw(message, exc_type)
+        conditional = [f for f in meta.fields if f.mandatory_unless and not doc.get(f.mandatory_unless)
+                       and _empty(doc.get(f.fieldname))]
+        if conditional:  # the app's controller: one message listing every missing field
+            raise _throw("\n".join(f"{f.title} ({f.fieldname}) is required once the case's intake is "
+                                    "recorded (Awaiting intake unticked)." for f in conditional),
+                         "MandatoryError")
         missing = [(meta, f, None) for f in meta.fields if f.reqd and _empty(doc.get(f.fieldname))]
         for table in meta.table_fields:
             child = self._meta(table.options)

@@ -7,7 +7,9 @@ in the codebook's evaluation order (generated `rules.json`):
 1. computes calculated elements and stores them;
 2. clears values of elements that do not apply (relevance false), as the form engines do;
 3. collects every broken rule: a missing required value, a failed constraint, a number that is
-   not a number, a code outside its option list, a text over its maximum length;
+   not a number, a code outside its option list, a text over its maximum length. A TIP Case
+   opened from a screening (`intake_pending` ticked) need not hold the intake's fields yet
+   (`required_at_intake` in rules.json); they are required once the box is unticked;
 4. refuses the save once, listing every problem in words (HTTP 417: MandatoryError when a value
    is missing, ValidationError otherwise).
 
@@ -134,6 +136,7 @@ def enforce_rules(doc, today: dt.date | None = None) -> None:
     problems: list[str] = []
     missing = False
     values = document_values(doc, spec, types, problems)
+    intake_pending = intake_is_pending(doc, spec)
 
     for rule in spec["elements"]:
         code = rule["code"]
@@ -154,9 +157,11 @@ def enforce_rules(doc, today: dt.date | None = None) -> None:
             required_now = rule_runtime.holds(required["tree"], values, types, value, rule["type"], today)
         else:
             required_now = bool(required)
+        if rule.get("required_at_intake") and intake_pending:
+            required_now = False
         if required_now and "calculation" not in rule and not _answered(value):
             missing = True
-            problems.append(_required_message(rule))
+            problems.append(_required_message(rule, spec))
             continue
         if not _answered(value):
             continue
@@ -187,8 +192,17 @@ def _option_problems(rule: dict[str, Any], value: object) -> list[str]:
         _(rule["label"]), rule["code"], ", ".join(unknown))]
 
 
-def _required_message(rule: dict[str, Any]) -> str:
+def intake_is_pending(doc, spec: dict[str, Any]) -> bool:
+    """Whether `doc` is a case opened from a screening whose intake is not recorded yet."""
+    field = spec.get("intake_pending_field")
+    return bool(field) and bool(frappe.utils.cint(doc.get(field)))
+
+
+def _required_message(rule: dict[str, Any], spec: dict[str, Any]) -> str:
     label, code = _(rule["label"]), rule["code"]
+    if rule.get("required_at_intake") and spec.get("intake_pending_field"):
+        return _("{0} ({1}) is required once the case's intake is recorded (Awaiting intake unticked).").format(
+            label, code)
     conditions = [part["words"] for part in (rule.get("relevant"), rule["required"]) if isinstance(part, dict)]
     if conditions:
         return _("{0} ({1}) is required when {2}.").format(label, code, " and ".join(conditions))

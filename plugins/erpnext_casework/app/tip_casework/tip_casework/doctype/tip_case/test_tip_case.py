@@ -92,3 +92,23 @@ class TestTIPCase(FrappeTestCase):
     def test_values__factory_case_is_valid(self):
         """should accept the factory's case as it is (the base every other test breaks)."""
         self.assertEqual(frappe.get_doc(case_values("tc-valid")).insert().name, "tc-valid")
+
+    def test_intake_stage__screening_case_accepted_until_the_intake_is_recorded(self):
+        """should accept a case with only what a screening states while it awaits its intake, then require the intake."""
+        screening_only = {"doctype": "TIP Case", "external_id": "tc-screening", "intake_pending": 1,
+                          "case_reference": "SCR-TC", "person_pseudo_id": "SCRP-TC",
+                          "case_opened_date": "2026-02-03", "case_status": "active", "consent_screening": "yes",
+                          "ident_date": "2026-02-03", "ident_stage": "initial_screening",
+                          "ident_trafficking_status": "potential"}
+        doc = frappe.get_doc(screening_only).insert()
+        self.assertEqual(doc.tip_status, "potential")
+        doc.intake_pending = 0
+        with self.assertRaises(frappe.MandatoryError) as raised:
+            doc.save()
+        self.assertIn("(case_risk_level) is required once the case's intake is recorded", str(raised.exception))
+
+    def test_intake_stage__recorded_intake_cannot_await_it_again(self):
+        """should refuse ticking 'Awaiting intake' on a case whose intake is recorded."""
+        doc = make_case("tc-intake-done")
+        doc.intake_pending = 1
+        self.assertRaises(frappe.ValidationError, doc.save)

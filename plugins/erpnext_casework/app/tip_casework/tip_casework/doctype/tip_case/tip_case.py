@@ -1,6 +1,8 @@
 # Copyright (c) 2026, tipdata. License: MIT
-"""The pseudonymous case: status workflow, consent coverage, then the codebook's rules."""
+"""The pseudonymous case: intake stage, status workflow, the codebook's rules, consent coverage."""
 
+import frappe
+from frappe import _
 from frappe.model.document import Document
 
 from tip_casework.case_status import apply_status_rules
@@ -10,6 +12,7 @@ from tip_casework.rules_enforcement import enforce_rules, load_rules
 
 class TIPCase(Document):
     def validate(self) -> None:
+        self.check_intake_stage()
         apply_status_rules(self)
         enforce_rules(self)
         self.update_consent_coverage()
@@ -25,3 +28,16 @@ class TIPCase(Document):
         values.update({f"consent_{purpose}": self.get(f"consent_{purpose}") for purpose in purposes})
         for purpose, covered in coverage(values, purposes).items():
             self.set(f"consent_covers_{purpose}", 1 if covered else 0)
+
+    def check_intake_stage(self) -> None:
+        """A case may await its intake only from its creation (a case opened from a screening):
+        ticking the box again on a recorded intake would lift the intake's required fields."""
+        if self.is_new() or not self.get("intake_pending"):
+            return
+        before = self.get_doc_before_save()
+        if before is not None and not before.get("intake_pending"):
+            frappe.throw(
+                _("A case whose intake is recorded cannot return to awaiting intake (intake_pending)."),
+                frappe.ValidationError,
+                title=_("Intake stage"),
+            )
