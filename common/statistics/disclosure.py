@@ -8,30 +8,47 @@ What `protect_table` does, in order:
 
 1. **Primary suppression**: every cell (margins and grand total included) with 0 < count < k;
    zeros are published unless declared sensitive (`sensitive_zeros`).
-2. **Secondary (complementary) suppression**, until nothing changes:
-   - *line rule*: every relation (a line of cells and its published total, along each additive
-     dimension) holding a suppressed cell holds at least two; the one added is the smallest
-     non-zero published cell of the line, an inner cell before a margin on ties;
-   - *cycle rule* (2-D): in every complete two-dimensional sub-table, the suppressed cells seen as
-     edges between their row and their column (margins as one more row and column) must form no
-     bridge - a suppressed cell on no cycle is exactly determined by the margins, even when every
-     line holds two suppressed cells. For a bridge, the smallest non-zero published cell joining
-     its two sides is suppressed, which closes a cycle through it.
-   - *audit* (when scipy is installed, default): an attacker's linear programme finds, for every
-     suppressed cell, the least and greatest value it can take given the published cells, every
-     relation and non-negativity; a cell whose interval is narrower than `protection_level`
-     gets the smallest published non-zero cell of one of its lines suppressed, and the rules run
-     again. This is what makes tables of three or more dimensions (and linked breakdowns sharing
-     a total) safe: the line and cycle rules alone guarantee it only per 2-D slice.
+2. **Secondary (complementary) suppression**, so that no hidden cell can be worked out from what
+   is published. Two methods; `method="auto"` (default) takes the first for tables of up to
+   `OPTIMAL_MAX_CELLS` cells when scipy is installed, the second otherwise:
+   - *optimal* (`optimal_suppression`): the whole pattern is chosen at once by a MILP (scipy's
+     HiGHS) that minimises the information lost - per hidden cell √(1 + count), times 1 + the
+     number of dimensions a margin sums over; zeros last (`cell_costs`) - while an attacker's linear
+     programme checks every hidden cell and adds a cut for each one it can pin down, until it
+     can pin down none. It loses the least information the protection rule allows (proven,
+     unless a master MILP hits its node limit or the rounds run out: tables of four or more
+     dimensions may need more rounds than `optimal_suppression.MAX_ROUNDS`, and then the last
+     pattern is repaired cell by cell, and the greedy rules below finish should that get stuck).
+   - *greedy* (combinatorial, then audited), until nothing changes:
+     - *line rule*: every relation (a line of cells and its published total, along each additive
+       dimension) holding a suppressed cell holds at least two; the one added is the smallest
+       non-zero published cell of the line, an inner cell before a margin on ties;
+     - *cycle rule* (2-D): in every complete two-dimensional sub-table, the suppressed cells seen
+       as edges between their row and their column (margins as one more row and column) must
+       form no bridge - a suppressed cell on no cycle is exactly determined by the margins, even
+       when every line holds two suppressed cells. For a bridge, the smallest non-zero published
+       cell joining its two sides is suppressed, which closes a cycle through it.
+     - *audit* (when scipy is installed, default): an attacker's linear programme finds, for
+       every suppressed cell, the least and greatest value it can take given the published
+       cells, every relation and non-negativity; a cell whose interval is narrower than
+       `protection_level` gets the smallest published non-zero cell of one of its lines
+       suppressed, and the rules run again. This is what makes tables of three or more
+       dimensions (and linked breakdowns sharing a total) safe: the line and cycle rules alone
+       guarantee it only per 2-D slice.
+     Each choice is made alone, without seeing the others, so the greedy method hides more than
+     needed, most on tables of three or more dimensions; it stays for tables too large for the
+     optimal method and for use without scipy.
 3. **Rounding** (optional), of published counts only: `"floor"` rounds down to a multiple of
    `base` (default k), as CTDC / synthetic-data-showcase report aggregates; `"random"` rounds to a
    multiple of `base` (default 5), up with probability remainder/base (unbiased), using a fresh
    secret seed unless `seed` is given (a known seed lets an attacker undo the rounding). Rounded
    cells no longer add up to rounded totals; that is the point.
 
-"Protected" means: for every suppressed cell, (greatest − least feasible value) ≥
-`protection_level` (default 1). With every suppressed cell ≥ 1, a cell on a cycle can move by at
-least 1 either way, so after the cycle rule a 2-D table's intervals are at least 2 wide.
+"Protected" (the rule both methods meet) means: for every suppressed cell - primary or
+secondary - (greatest − least feasible value) ≥ `protection_level` (default 1), given every
+published cell, every relation and non-negativity; so no suppressed cell is exactly derivable.
+With every suppressed cell ≥ 1, a cell on a cycle can move by at least 1 either way, so after
+the greedy cycle rule a 2-D table's intervals are at least 2 wide.
 
 Statistic tables (mean, median) are protected through their count column `n`: a suppressed `n`
 masks the row's statistics too.
@@ -49,7 +66,11 @@ import pandas as pd
 from tipdata.statistics.table_structure import Slice2D, TableStructure, table_structure
 
 DEFAULT_K = 11
+#: the largest table (cells, margins included) `method="auto"` gives to the optimal method; past
+#: it the MILP's root node alone takes seconds, so the greedy method runs instead
+OPTIMAL_MAX_CELLS = 400
 Rounding = Literal["floor", "random"]
+Method = Literal["auto", "optimal", "greedy"]
 PRIMARY = "primary"
 SECONDARY = "secondary"
 
@@ -90,22 +111,21 @@ def protect_table(table: pd.DataFrame, k: int = DEFAULT_K, *, dims: Sequence[str
                   sensitive_zeros: bool | pd.Series = False, protection_level: float = 1.0,
                   rounding: Rounding | None = None, base: int | None = None,
                   seed: int | None = None, audit: bool | Literal["auto"] = "auto",
-                  force: pd.Series | None = None) -> ProtectedTable:
+                  force: pd.Series | None = None, method: Method = "auto") -> ProtectedTable:
     """Suppress small cells and every cell that would reveal them; optionally round.
 
     Dimensions, the count column, the total code and the multi-response dimensions are read
     from `table.attrs` (set by `compute_indicators`) unless given. `force` (a boolean Series on
     the table's index) hides cells whatever their value, e.g. cells hidden in a linked table that
-    publishes the same counts; they are treated as primary.
+    publishes the same counts; they are treated as primary. `method` picks the secondary
+    suppression ("optimal", "greedy" or "auto", see the module docstring); `audit=False` (no
+    linear programmes) leaves only the greedy line and cycle rules.
 
     >>> t = pd.DataFrame({"sex": ["_T", "female", "male", "other"], "value": [40, 5, 20, 15]})
     >>> protect_table(t, k=11, dims=["sex"]).suppressed_mask.tolist()
     [False, True, False, True]
     """
-    if k < 1 or int(k) != k:
-        raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
-    if protection_level <= 0:
-        raise ValueError(f"protection_level must be positive, not {protection_level!r}")
+    _check_k(k)
     attrs = table.attrs
     total = total or attrs.get("total_code", "_T")
     dims = list(dims if dims is not None else attrs.get("dimensions") or [])
@@ -113,45 +133,97 @@ def protect_table(table: pd.DataFrame, k: int = DEFAULT_K, *, dims: Sequence[str
         raise ValueError("say which columns are dimensions: dims=[...] (or protect a table from compute_indicators)")
     count = count or attrs.get("count_column", "value")
     non_additive = list(non_additive if non_additive is not None else attrs.get("non_additive") or [])
-    values = table[count].to_numpy(float)
-    if np.isnan(values).any() or (values < 0).any():
-        raise ValueError(f"column {count!r} must hold non-negative counts in every row")
+    values = count_values(table, count)
     structure = table_structure(table, dims, total, [d for d in dims if d not in non_additive])
 
     sensitive = _sensitive_zero_mask(table, values, sensitive_zeros)
     forced = np.zeros(len(values), dtype=bool) if force is None else \
         force.reindex(table.index, fill_value=False).to_numpy(bool)
     primary = ((values > 0) & (values < k)) | sensitive | forced
-    suppressed = primary.copy()
     rules = [AppliedRule(PRIMARY, int(primary.sum()), f"cells below k={k}"
                          + (", sensitive zeros" if sensitive.any() else "")
                          + (f", {int(forced.sum())} forced" if forced.any() else ""))]
+    suppressed, secondary_rules = secondary_suppression(values, structure, primary, protection_level=protection_level,
+                                                        audit=audit, method=method)
+    return published_table(table, count, primary, suppressed, (*rules, *secondary_rules), k=k,
+                           rounding=rounding, base=base, seed=seed)
+
+
+def secondary_suppression(values: np.ndarray, structure: TableStructure, primary: np.ndarray, *,
+                          protection_level: float = 1.0, audit: bool | Literal["auto"] = "auto",
+                          method: Method = "auto") -> tuple[np.ndarray, tuple[AppliedRule, ...]]:
+    """The cells to hide (`primary` and their complements) over any set of cells and relations,
+    e.g. several linked tables at once, and the rules that say how they were chosen.
+
+    >>> from tipdata.statistics.table_structure import table_structure
+    >>> t = pd.DataFrame({"sex": ["_T", "female", "male", "other"], "value": [40, 5, 20, 15]})
+    >>> values = t["value"].to_numpy(float)
+    >>> hidden, rules = secondary_suppression(values, table_structure(t, ["sex"]), values < 11)
+    >>> hidden.tolist()
+    [False, True, False, True]
+    """
+    if protection_level <= 0:
+        raise ValueError(f"protection_level must be positive, not {protection_level!r}")
+    if method not in ("auto", "optimal", "greedy"):
+        raise ValueError(f"method must be 'auto', 'optimal' or 'greedy', not {method!r}")
     run_audit = _audit_available() if audit == "auto" else bool(audit)
-    added = {"line": 0, "cycle": 0, "audit": 0}
-    for _ in range(len(values) + 1):
-        added["line"] += _line_rule(structure, values, suppressed)
-        added["cycle"] += _cycle_rule(structure, values, suppressed)
-        if not run_audit or not suppressed.any():
-            break
-        extra = _audit_repair(structure, values, suppressed, protection_level)
-        if not extra:
-            break
-        added["audit"] += extra
-    secondary = suppressed & ~primary
-    rules.append(AppliedRule(SECONDARY, int(secondary.sum()),
-                             f"line rule {added['line']}, cycle rule {added['cycle']}, audit {added['audit']}"))
+    if method == "optimal" and not run_audit:
+        raise ValueError("the optimal method needs the linear-programming audit: install scipy, do not pass audit=False")
+    optimal = method == "optimal" or (method == "auto" and run_audit and len(values) <= OPTIMAL_MAX_CELLS)
+    suppressed = np.asarray(primary, dtype=bool).copy()
+    rules: list[AppliedRule] = []
+    if optimal and suppressed.any():
+        from tipdata.statistics.optimal_suppression import optimal_suppression
+
+        found = optimal_suppression(values, structure.relations, suppressed, protection_level)
+        suppressed = found.suppressed.copy()
+        how = ("minimal information loss, proven" if found.proven_optimal
+               else "node limit reached, near-minimal" if found.converged
+               else f"rounds ran out after {found.rounds}, repaired by the greedy rules")
+        detail = f"optimal (MILP + attacker LP): {found.rounds} round(s), {found.cuts} cut(s), {how}"
+        if not found.converged:
+            added = _greedy_secondary(structure, values, suppressed, protection_level, run_audit)
+            detail += f"; line rule {added['line']}, cycle rule {added['cycle']}, audit {added['audit']}"
+        rules.append(AppliedRule(SECONDARY, int((suppressed & ~primary).sum()), detail))
+    else:
+        added = _greedy_secondary(structure, values, suppressed, protection_level, run_audit)
+        rules.append(AppliedRule(SECONDARY, int((suppressed & ~primary).sum()),
+                                 f"greedy: line rule {added['line']}, cycle rule {added['cycle']}, audit {added['audit']}"))
     if audit == "auto" and not run_audit:
         rules.append(AppliedRule("audit", 0, "skipped: scipy is not installed (pip install scipy)"))
     elif run_audit:
         rules.append(AppliedRule("audit", 0, f"every suppressed cell's feasible interval ≥ {protection_level}"))
+    return suppressed, tuple(rules)
+
+
+def published_table(table: pd.DataFrame, count: str, primary: np.ndarray, suppressed: np.ndarray,
+                    rules: Sequence[AppliedRule], *, k: int = DEFAULT_K, rounding: Rounding | None = None,
+                    base: int | None = None, seed: int | None = None) -> ProtectedTable:
+    """The `ProtectedTable` for a suppression pattern: hidden values blanked, counts rounded when
+    asked, each hidden cell's reason."""
+    rules = list(rules)
     published = _published(table, suppressed, count)
     if rounding:
         published, rounding_rule = _rounded(published, suppressed, count, rounding, base or
                                             (k if rounding == "floor" else 5), seed)
         rules.append(rounding_rule)
+    secondary = suppressed & ~primary
     reasons = np.where(primary, PRIMARY, np.where(secondary, SECONDARY, ""))
     return ProtectedTable(published, pd.Series(suppressed, index=table.index, name="suppressed"),
                           tuple(rules), pd.Series(reasons, index=table.index, name="reason"))
+
+
+def count_values(table: pd.DataFrame, count: str) -> np.ndarray:
+    """The count column as floats, refused unless every row holds a non-negative count."""
+    values = table[count].to_numpy(float)
+    if np.isnan(values).any() or (values < 0).any():
+        raise ValueError(f"column {count!r} must hold non-negative counts in every row")
+    return values
+
+
+def _check_k(k: int) -> None:
+    if k < 1 or int(k) != k:
+        raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
 
 
 def _sensitive_zero_mask(table: pd.DataFrame, values: np.ndarray, sensitive_zeros: bool | pd.Series) -> np.ndarray:
@@ -170,7 +242,24 @@ def _audit_available() -> bool:
     return True
 
 
-# --- secondary suppression ---------------------------------------------------------------------
+# --- greedy secondary suppression ----------------------------------------------------------------
+
+def _greedy_secondary(structure: TableStructure, values: np.ndarray, suppressed: np.ndarray,
+                      protection_level: float, run_audit: bool) -> dict[str, int]:
+    """Line rule, cycle rule and (when `run_audit`) the LP audit's repairs until nothing changes;
+    `suppressed` is updated in place. Returns how many cells each rule added."""
+    added = {"line": 0, "cycle": 0, "audit": 0}
+    for _ in range(len(values) + 1):
+        added["line"] += _line_rule(structure, values, suppressed)
+        added["cycle"] += _cycle_rule(structure, values, suppressed)
+        if not run_audit or not suppressed.any():
+            break
+        extra = _audit_repair(structure, values, suppressed, protection_level)
+        if not extra:
+            break
+        added["audit"] += extra
+    return added
+
 
 def _cheapest(cells: Sequence[int], values: np.ndarray, suppressed: np.ndarray,
               structure: TableStructure) -> int | None:

@@ -3,7 +3,8 @@
 Given the published cells, every additive relation (cells of a line add up to its total) and
 non-negativity, the least and greatest value a suppressed cell can take are two linear
 programmes (scipy's HiGHS). An interval of width 0 means the cell is disclosed exactly.
-`protect_table` uses this to audit and repair its suppression; it needs scipy.
+`protect_table`'s greedy method uses this to audit and repair its suppression (the optimal
+method, `optimal_suppression`, runs the same attacker with duals); it needs scipy.
 """
 
 from __future__ import annotations

@@ -110,3 +110,47 @@ def _slices(keys: list[tuple], position: dict[tuple, int], dims: tuple[str, ...]
             if len(values_a[rest]) > 1 and len(values_b[rest]) > 1 and len(cells) == size:
                 found.append(Slice2D(dims[a], dims[b], cells))
     return found
+
+
+def combined_structure(parts: Sequence[tuple[TableStructure, Sequence[int]]], size: int) -> TableStructure:
+    """The structure of several tables over one set of `size` cells: `parts` holds each table's
+    structure and, per row of that table, its position among the cells. A relation two tables
+    share (e.g. female + male = total in a sex table and a sex × age table) is kept once.
+
+    Why: an attacker reads every published table at once; cells with the same categories in two
+    tables counting the same units are one unknown, and every table's margins constrain it.
+
+    >>> a = table_structure(pd.DataFrame({"sex": ["_T", "f", "m"]}), ["sex"])
+    >>> b = table_structure(pd.DataFrame({"age": ["_T", "young", "old"]}), ["age"])
+    >>> [(r.total, r.members) for r in combined_structure([(a, [0, 1, 2]), (b, [0, 3, 4])], 5).relations]
+    [(0, (1, 2)), (0, (3, 4))]
+    """
+    relations: list[Relation] = []
+    seen: set[tuple[int, tuple[int, ...]]] = set()
+    slices: list[Slice2D] = []
+    seen_slices: set[tuple] = set()
+    dims: list[str] = []
+    for structure, positions in parts:
+        dims += [d for d in structure.dims if d not in dims]
+        for relation in structure.relations:
+            mapped = Relation(relation.dimension, positions[relation.total],
+                              tuple(positions[m] for m in relation.members))
+            key = (mapped.total, tuple(sorted(mapped.members)))
+            if key not in seen:
+                seen.add(key)
+                relations.append(mapped)
+        for piece in structure.slices:
+            mapped_slice = Slice2D(piece.rows_dim, piece.columns_dim, {ij: positions[c] for ij, c in piece.cells.items()})
+            key = (piece.rows_dim, piece.columns_dim, tuple(sorted(mapped_slice.cells.items())))
+            if key not in seen_slices:
+                seen_slices.add(key)
+                slices.append(mapped_slice)
+    relations_of: list[list[int]] = [[] for _ in range(size)]
+    is_margin = np.zeros(size, dtype=bool)
+    for r, relation in enumerate(relations):
+        is_margin[relation.total] = True
+        for cell in relation.cells:
+            relations_of[cell].append(r)
+    total = parts[0][0].total if parts else "_T"
+    return TableStructure(tuple(dims), total, tuple(relations), tuple(slices),
+                          tuple(tuple(r) for r in relations_of), is_margin)

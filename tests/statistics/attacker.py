@@ -66,9 +66,9 @@ def intervals(grid: np.ndarray, suppressed: np.ndarray) -> dict[tuple[int, ...],
     return found
 
 
-def tidy(grid: np.ndarray) -> pd.DataFrame:
+def tidy(grid: np.ndarray, names: list[str] | None = None) -> pd.DataFrame:
     """The grid (last index of each axis = margin) as a tidy table with `_T` for margins."""
-    names = [f"d{axis}" for axis in range(grid.ndim)]
+    names = names or [f"d{axis}" for axis in range(grid.ndim)]
     rows = []
     for index in itertools.product(*(range(s) for s in grid.shape)):
         labels = {names[a]: (TOTAL if i == grid.shape[a] - 1 else f"c{i}") for a, i in enumerate(index)}
@@ -83,3 +83,46 @@ def suppressed_grid(table: pd.DataFrame, mask: pd.Series, shape: tuple[int, ...]
         index = tuple(shape[a] - 1 if label == TOTAL else int(label[1:]) for a, label in enumerate(labels))
         grid[index] = bool(mask.iloc[position])
     return grid
+
+
+def joint_intervals(parts: list[tuple[np.ndarray, list[str], np.ndarray]]) -> dict[frozenset, tuple[float, float]]:
+    """Like `intervals`, for several published grids read at once: each part is (grid with margins,
+    its dimension names, its suppressed grid). A cell is named by its (dimension, index) pairs off
+    the margins, so the female total of a sex × age grid and of a sex × form grid is one unknown,
+    bound by the margin equations of both grids. Asserts that the grids agree on shared cells and
+    that no cell is hidden in one grid and published in another."""
+    keys: dict[frozenset, int] = {}
+    value: list[float] = []
+    hidden: list[bool] = []
+    rows = []
+    for grid, names, suppressed in parts:
+        shape = grid.shape
+        flat_key = []
+        for flat in range(grid.size):
+            index = np.unravel_index(flat, shape)
+            key = frozenset((names[a], int(i)) for a, i in enumerate(index) if i != shape[a] - 1)
+            if key not in keys:
+                keys[key] = len(value)
+                value.append(float(grid[index]))
+                hidden.append(bool(suppressed[index]))
+            assert value[keys[key]] == grid[index], f"grids disagree on {sorted(key)}"
+            assert hidden[keys[key]] == bool(suppressed[index]), f"{sorted(key)} hidden in one grid only"
+            flat_key.append(keys[key])
+        for inner, margin in margin_equations(shape):
+            rows.append(([flat_key[i] for i in inner], flat_key[margin]))
+    a_eq = np.zeros((len(rows), len(value)))
+    for r, (inner, margin) in enumerate(rows):
+        a_eq[r, inner] += 1.0
+        a_eq[r, margin] -= 1.0
+    bounds = [(0, None) if h else (v, v) for v, h in zip(value, hidden, strict=True)]
+    found = {}
+    for key, i in keys.items():
+        if not hidden[i]:
+            continue
+        objective = np.zeros(len(value))
+        objective[i] = 1.0
+        low = linprog(objective, A_eq=a_eq, b_eq=np.zeros(len(rows)), bounds=bounds, method="highs")
+        high = linprog(-objective, A_eq=a_eq, b_eq=np.zeros(len(rows)), bounds=bounds, method="highs")
+        assert low.status == 0, low.message
+        found[key] = (low.fun, np.inf if high.status == 3 else -high.fun)
+    return found

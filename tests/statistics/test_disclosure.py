@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tipdata.statistics import compute_indicators, protect_table
+from tipdata.statistics import compute_indicators, disclosure, protect_table
+from tipdata.statistics.optimal_suppression import cell_costs
+from tipdata.statistics.table_structure import table_structure
 
 from .attacker import full_grid, intervals, suppressed_grid, tidy
 from .conftest import case
@@ -79,6 +81,76 @@ def test_protect_table__margin_below_k_is_suppressed_with_a_partner() -> None:
     hidden = suppressed_grid(table, protected.suppressed_mask, grid.shape)
     assert hidden[0, 2]  # row total 5
     assert all(high - low >= 1 for low, high in intervals(grid, hidden).values())
+
+
+#: a 3 × 3 × 4 count table with many small cells, like SDG 16.2.2 for a small area
+SMALL_AREA = np.array([[[6, 50, 3, 4], [0, 11, 18, 8], [4, 2, 8, 63]],
+                       [[13, 1, 18, 8], [0, 24, 5, 10], [16, 24, 29, 19]],
+                       [[1, 32, 5, 0], [17, 5, 15, 6], [5, 0, 34, 30]]])
+
+
+def test_protect_table__optimal_method_hides_fewer_cells_than_the_greedy_one() -> None:
+    """should hide strictly fewer cells of a 3-D table than the greedy method, both patterns
+    leaving every suppressed cell undetermined for the independent attacker"""
+    grid = full_grid(SMALL_AREA)
+    table = tidy(grid)
+    dims = ["d0", "d1", "d2"]
+    hidden = {}
+    for method in ("optimal", "greedy"):
+        protected = protect_table(table, k=11, dims=dims, method=method)  # type: ignore[arg-type]
+        hidden[method] = protected.suppressed_mask
+        attack = intervals(grid, suppressed_grid(table, protected.suppressed_mask, grid.shape))
+        assert all(high - low >= 1 for low, high in attack.values()), method
+        shown = protected.published_df["value"][~protected.suppressed_mask].astype(int)
+        assert not ((shown > 0) & (shown < 11)).any(), method
+    primary = (table["value"] > 0) & (table["value"] < 11)
+    assert (hidden["optimal"] & primary).equals(primary) and (hidden["greedy"] & primary).equals(primary)
+    assert hidden["optimal"].sum() < hidden["greedy"].sum()
+    costs = cell_costs(table["value"].to_numpy(float), table_structure(table, dims).relations)
+    assert costs[hidden["optimal"].to_numpy()].sum() < costs[hidden["greedy"].to_numpy()].sum()
+
+
+def test_protect_table__optimal_method_is_deterministic() -> None:
+    """should hide the same cells every time it protects the same table"""
+    table = tidy(full_grid(SMALL_AREA))
+    masks = [protect_table(table, k=11, dims=["d0", "d1", "d2"]).suppressed_mask.tolist() for _ in range(3)]
+    assert masks[0] == masks[1] == masks[2]
+
+
+def test_protect_table__says_which_method_chose_the_secondary_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    """should use the optimal method up to OPTIMAL_MAX_CELLS cells and the greedy one past it, and say so"""
+    table = tidy(full_grid(SMALL_AREA))
+    dims = ["d0", "d1", "d2"]
+    assert str(protect_table(table, k=11, dims=dims).rules_applied[1]).startswith("secondary: ")
+    assert "optimal (MILP + attacker LP)" in protect_table(table, k=11, dims=dims).rules_applied[1].detail
+    monkeypatch.setattr(disclosure, "OPTIMAL_MAX_CELLS", len(table) - 1)
+    assert protect_table(table, k=11, dims=dims).rules_applied[1].detail.startswith("greedy: line rule")
+
+
+def test_protect_table__optimal_method_needs_the_audit() -> None:
+    """should refuse the optimal method without the linear-programming audit, and an unknown method"""
+    with pytest.raises(ValueError, match="optimal method needs"):
+        protect_table(one_dimension([5, 20, 30]), k=11, dims=["sex"], audit=False, method="optimal")
+    with pytest.raises(ValueError, match="method must be"):
+        protect_table(one_dimension([5, 20, 30]), k=11, dims=["sex"], method="best")  # type: ignore[arg-type]
+
+
+def test_cell_costs__margins_cost_more_than_their_cells_and_zeros_most() -> None:
+    """should make every margin dearer than each cell it sums, cost grow with the count at equal
+    depth, and a zero dearer than all other cells together"""
+    table = tidy(full_grid(SMALL_AREA))
+    values = table["value"].to_numpy(float)
+    relations = table_structure(table, ["d0", "d1", "d2"]).relations
+    costs = cell_costs(values, relations)
+    zero = values == 0
+    assert zero.any()
+    for relation in relations:
+        assert all(costs[relation.total] > costs[m] for m in relation.members if not zero[m])
+    totals = (table[["d0", "d1", "d2"]] == TOTAL).sum(axis=1).to_numpy()
+    for depth in range(4):
+        same = ~zero & (totals == depth)
+        assert (np.argsort(costs[same], kind="stable") == np.argsort(values[same], kind="stable")).all()
+    assert costs[zero].min() > costs[~zero].sum()
 
 
 def test_protect_table__floor_rounding_publishes_multiples_of_k() -> None:
