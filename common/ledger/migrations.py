@@ -136,8 +136,33 @@ def _v1_initial(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v2_kobo_pull_state(conn: Connection) -> None:
+    """Frozen copy: the Kobo pull state moves from a JSON file into the ledger.
+
+    Seen submissions per asset (revision, keyed content digest, last seen) and per asset the
+    last reconciliation; written in the transactions that store the pages, so the state and
+    the records can no longer disagree after a crash.
+    """
+    md = MetaData()
+    Table("ledger_kobo_submissions", md,
+          Column("asset_uid", String(64), nullable=False),
+          Column("submission_id", BigInteger, nullable=False, autoincrement=False),
+          Column("revision", String(500), nullable=False),
+          Column("content_digest", String(100), nullable=False),
+          Column("last_seen_at", UtcDateTime, nullable=False),
+          PrimaryKeyConstraint("asset_uid", "submission_id", name="pk_ledger_kobo_submissions"),
+          Index("ix_ledger_kobo_submissions_revision", "asset_uid", "revision"))
+    Table("ledger_kobo_assets", md,
+          Column("asset_uid", String(64), primary_key=True),
+          Column("reconciled_at", UtcDateTime),
+          Column("imported_from", Text),
+          Column("updated_at", UtcDateTime, nullable=False))
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
+    Migration(2, "kobo pull state", _v2_kobo_pull_state),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

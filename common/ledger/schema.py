@@ -171,3 +171,27 @@ audit_log = Table(
     Column("withheld_count", Integer, nullable=False),
     Index("ix_ledger_audit_log_at", "at"),
 )
+
+#: what a Kobo pull has seen, per asset and submission `_id`: the revision (`_uuid`, which
+#: changes on every edit) and a keyed digest of what was mapped, so reconciliation finds edits
+#: and deletions. Written in the same transaction as the records of the page (migration 2).
+kobo_submissions = Table(
+    "ledger_kobo_submissions", metadata,
+    Column("asset_uid", String(64), nullable=False),
+    Column("submission_id", BigInteger, nullable=False, autoincrement=False),
+    Column("revision", String(500), nullable=False),
+    Column("content_digest", String(100), nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("asset_uid", "submission_id", name="pk_ledger_kobo_submissions"),
+    Index("ix_ledger_kobo_submissions_revision", "asset_uid", "revision"),
+)
+
+#: one row per Kobo asset whose pull state the ledger holds: when it was last reconciled in
+#: full, and the JSON state file imported when the ledger took over (None: nothing imported)
+kobo_assets = Table(
+    "ledger_kobo_assets", metadata,
+    Column("asset_uid", String(64), primary_key=True),
+    Column("reconciled_at", UtcDateTime),
+    Column("imported_from", Text),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -32,6 +32,7 @@ import os
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -390,7 +391,7 @@ class DataService:
 
     def iter_pages(self, asset_uid: str, *, since: int | None = None, until: int | None = None,
                    ids: Sequence[int] | None = None, fields: Sequence[str] | None = None,
-                   page_size: int = MAX_PAGE_SIZE) -> Iterator[DataPage]:
+                   page_size: int = MAX_PAGE_SIZE, prefetch: bool = False) -> Iterator[DataPage]:
         """Submissions with `since` < `_id` (≤ `until`, or among `ids`), in `_id` order.
 
         Each request asks for `_id` > the last id received, from offset 0, and whatever page
@@ -401,12 +402,18 @@ class DataService:
         keeps each request correct on its own. A row whose `_id` is not above the previous
         page's last id (a duplicate, or a server ignoring the filter) is dropped here, so no
         submission is yielded twice.
+
+        With `prefetch`, the request for the next page (the one the server announced) goes out
+        on a worker thread before this page is yielded, so the server prepares it while the
+        caller maps this one; at most one page waits in memory. It asks for exactly what the
+        walk would ask for next, so results and errors are the same; an error surfaces when
+        the page is due.
         """
         if page_size < 1:
             raise ValueError("page_size must be a positive number of submissions")
         path = self._client.asset_path(asset_uid) + "data/"
-        cursor = since
-        while True:
+
+        def request(cursor: int | None) -> Any:
             condition: dict[str, Any] = {}
             if cursor is not None:
                 condition["$gt"] = cursor
@@ -420,30 +427,50 @@ class DataService:
                 params["query"] = json.dumps({"_id": condition}, separators=(",", ":"))
             if fields is not None:
                 params["fields"] = json.dumps(list(fields), separators=(",", ":"))
-            body = self._client.get(path, params)
-            if not isinstance(body, dict) or not isinstance(body.get("results"), list):
-                raise PlatformError("GET", self._client.session.url(path), 200,
-                                    "the answer is not a Kobo list ({count, next, results})",
-                                    "check the server URL is the KPI host (kf.…)")
-            results = []
-            ids_in_page: set[int] = set()
-            for row in body["results"]:
-                row_id = row.get("_id") if isinstance(row, dict) else None
-                if isinstance(row_id, int) and not isinstance(row_id, bool):
-                    if (cursor is not None and row_id <= cursor) or row_id in ids_in_page:
-                        continue  # already received in this walk
-                    ids_in_page.add(row_id)
-                results.append(row)
-            more_announced = bool(body.get("next"))
-            if more_announced and not ids_in_page:
-                raise PlatformError("GET", self._client.session.url(path), 200,
-                                    "the server announced more submissions but sent none past "
-                                    f"_id {cursor}; it may not support `query` on _id",
-                                    "check the server is KoboToolbox (KPI) API v2")
-            yield DataPage(results, body.get("count"), more_announced)
-            if not more_announced:
-                return
-            cursor = max(ids_in_page)
+            return self._client.get(path, params)
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="kobo-prefetch") if prefetch else None
+        ahead: Future[Any] | None = None
+        cursor = since
+        try:
+            while True:
+                body = ahead.result() if ahead is not None else request(cursor)
+                ahead = None
+                page, next_cursor = self._page_of(body, path, cursor)
+                if pool is not None and next_cursor is not None:
+                    ahead = pool.submit(request, next_cursor)
+                yield page
+                if next_cursor is None:
+                    return
+                cursor = next_cursor
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    def _page_of(self, body: Any, path: str,
+                 cursor: int | None) -> tuple[DataPage, int | None]:
+        """One response as a page, and the cursor of the next request (None: the last page)."""
+        if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+            raise PlatformError("GET", self._client.session.url(path), 200,
+                                "the answer is not a Kobo list ({count, next, results})",
+                                "check the server URL is the KPI host (kf.…)")
+        results = []
+        ids_in_page: set[int] = set()
+        for row in body["results"]:
+            row_id = row.get("_id") if isinstance(row, dict) else None
+            if isinstance(row_id, int) and not isinstance(row_id, bool):
+                if (cursor is not None and row_id <= cursor) or row_id in ids_in_page:
+                    continue  # already received in this walk
+                ids_in_page.add(row_id)
+            results.append(row)
+        more_announced = bool(body.get("next"))
+        if more_announced and not ids_in_page:
+            raise PlatformError("GET", self._client.session.url(path), 200,
+                                "the server announced more submissions but sent none past "
+                                f"_id {cursor}; it may not support `query` on _id",
+                                "check the server is KoboToolbox (KPI) API v2")
+        page = DataPage(results, body.get("count"), more_announced)
+        return page, (max(ids_in_page) if more_announced else None)
 
     def iter_by_ids(self, asset_uid: str, ids: Sequence[int]) -> Iterator[DataPage]:
         """The submissions with these `_id`s (missing ones are simply absent)."""

@@ -33,7 +33,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -62,6 +62,7 @@ _METADATA_NAMES = frozenset({
 _METADATA_ROOTS = frozenset({"meta", "formhub"})
 #: Keys of a flattened encrypted-submission manifest (kobo-api.md §8.2).
 _ENCRYPTION_KEYS = frozenset({"base64EncryptedKey", "encryptedXmlFile"})
+_MAX_KNOWN_KEYS = 10_000
 _FORMHUB_NAMESPACE = uuid.UUID("1d4a7c1e-91c5-5f8e-9a43-6b0c8e2f7a15")
 
 
@@ -85,6 +86,9 @@ class FormLayout:
     paths: Mapping[str, str]
     #: Kobo path -> element code, the inverse of `paths`
     elements_by_path: Mapping[str, str]
+    #: submission key -> is it metadata, learnt as keys are met (the same keys recur in every
+    #: submission; at most `_MAX_KNOWN_KEYS`, so a server sending odd keys cannot fill memory)
+    _known_keys: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, codebook: Codebook, form_id: str) -> FormLayout:
@@ -142,6 +146,9 @@ def is_metadata_key(key: str) -> bool:
 
 def is_encrypted_submission(submission: Mapping[str, Any]) -> bool:
     """True for the flattened manifest of an encrypted submission (its answers are in `.enc`)."""
+    keys = "\n".join(key for key in submission if key.__class__ is str) + "\n"
+    if "EncryptedKey\n" not in keys and "encryptedXmlFile\n" not in keys:
+        return False  # the common case, answered by one search instead of a test per key
     return any(key.rsplit("/", 1)[-1].rsplit(":", 1)[-1] in _ENCRYPTION_KEYS
                for key in submission)
 
@@ -195,25 +202,31 @@ def map_submission(codebook: Codebook, layout: FormLayout, asset_uid: str,
         problems.append(Problem(code, message, where, None, element))
 
     occurrences: dict[str, list[tuple[str, Any]]] = {}
-    for path, value in _answers(submission):
-        code = layout.element_at(path, codebook)
+    by_path = layout.elements_by_path
+    for path, value in _answers(submission, layout):
+        code = by_path.get(path) or layout.element_at(path, codebook)
         if code is None:
             add("RC200", f"answer {path!r} is not an element of codebook {codebook.id} "
                 f"{codebook.version} (form {layout.form_id})", path)
             continue
-        occurrences.setdefault(code, []).append((path, value))
+        found = occurrences.get(code)
+        if found is None:
+            occurrences[code] = [(path, value)]
+        else:
+            found.append((path, value))
 
     values: dict[str, Any] = {}
     unreadable: set[str] = set()
+    elements = codebook.elements
     for code, found in occurrences.items():
-        element = codebook.elements[code]
+        element = elements[code]
         if len(found) > 1:
             add("KB301", f"{len(found)} answers (in a repeat at {found[0][0]!r}) for an element "
                 "that holds one value", code)
             unreadable.add(code)
             continue
         _path, raw = found[0]
-        if not isinstance(raw, str | int | float | bool):
+        if raw.__class__ is not str and not isinstance(raw, (int, float, bool)):
             add("RC201", f"expected a {element.type} answer as text, got a {type(raw).__name__}",
                 code)
             unreadable.add(code)
@@ -240,7 +253,9 @@ def map_submission(codebook: Codebook, layout: FormLayout, asset_uid: str,
             form_id=layout.form_id, form_version=str(version) if version else None,
             collected_at=collected_at, updated_at=updated_at or submitted_at or collected_at,
             consent_purposes=consent_purposes_from_values(codebook, values))
-        record = CanonicalRecord(envelope=envelope, values=values)
+        # the envelope was just validated and every value coerced to its element's type:
+        # validating the record again would only copy `values`
+        record = CanonicalRecord.model_construct(envelope=envelope, values=values)
     except ValidationError as exc:
         add("RC206", f"envelope invalid: {exc.errors()[0]['msg']}", None)
         return MappedSubmission(QuarantinedRecord.from_problems(
@@ -266,14 +281,22 @@ def kobo_to_canonical(codebook: Codebook, layout: FormLayout, asset_uid: str,
     return map_submission(codebook, layout, asset_uid, submission, updated_at=updated_at).outcome
 
 
-def _answers(node: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+def _answers(node: Mapping[str, Any], layout: FormLayout) -> Iterator[tuple[str, Any]]:
     """(path, value) of every answer, descending into repeats (lists of objects)."""
+    known = layout._known_keys
     for key, value in node.items():
-        if is_metadata_key(key):
+        is_metadata = known.get(key)
+        if is_metadata is None:
+            is_metadata = is_metadata_key(key)
+            if len(known) < _MAX_KNOWN_KEYS:
+                known[key] = is_metadata
+        if is_metadata:
             continue
-        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        if value.__class__ is str:
+            yield key, value
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
             for entry in value:
-                yield from _answers(entry)
+                yield from _answers(entry, layout)
         else:
             yield key, value
 
@@ -322,7 +345,7 @@ def content_digest(outcome: CanonicalRecord | QuarantinedRecord) -> str:
     left out, so a revision marker alone does not count as a change).
     """
     if isinstance(outcome, CanonicalRecord):
-        data: Any = [outcome.to_json()["values"], outcome.envelope.form_version]
+        data: Any = [outcome.values_json(), outcome.envelope.form_version]
     else:
         data = [sorted(p.code for p in outcome.problems),
                 {k: v for k, v in outcome.payload.items() if not is_metadata_key(k)}]

@@ -112,6 +112,13 @@ class PullPage:
     attachments: tuple[Path, ...] = ()
     #: one line per attachment that could not be saved (file name and reason, no contents)
     attachment_failures: tuple[str, ...] = ()
+    #: what the state remembers once this page is handled: each submission as pulled, …
+    seen: tuple[SeenSubmission, ...] = field(default=(), repr=False)
+    #: … the new watermark (new phase: the highest `_id` of the page), …
+    watermark: int | None = None
+    #: … and the `_id`s it forgets (deleted phase). A caller that stores pages in a database
+    #: can write these in the page's own transaction (see `tipdata.sync.adapters.kobo`).
+    forgotten: tuple[int, ...] = ()
 
 
 @dataclass
@@ -125,13 +132,23 @@ class _PageBuilder:
     attachment_failures: list[str] = field(default_factory=list)
 
     def page(self, form_id: str, asset_uid: str, phase: Phase, received: int,
-             server_count: int | None) -> PullPage:
+             server_count: int | None, watermark: int | None = None) -> PullPage:
         log.info("kobo pull %s (%s) %s page: %d received, %d records, %d quarantined, "
                  "%d unchanged", form_id, asset_uid, phase, received, len(self.records),
                  len(self.quarantined), self.unchanged)
         return PullPage(form_id, asset_uid, phase, tuple(self.records), tuple(self.quarantined),
                         (), received, self.unchanged, self.warnings, server_count,
-                        tuple(self.attachments), tuple(self.attachment_failures))
+                        tuple(self.attachments), tuple(self.attachment_failures),
+                        tuple(self.seen), watermark)
+
+
+@dataclass
+class _Known:
+    """What the state knew of a page's submissions when it arrived, and the page's own revisions."""
+
+    seen: Mapping[int, SeenSubmission]
+    revisions: Mapping[str, int]
+    page_revisions: dict[str, int] = field(default_factory=dict)
 
 
 class _FormPull:
@@ -155,38 +172,41 @@ class _FormPull:
         since = self.state.watermark(self.asset_uid)
         first = True
         for data_page in self.client.data.iter_pages(self.asset_uid, since=since,
-                                                     page_size=self.options.page_size):
+                                                     page_size=self.options.page_size,
+                                                     prefetch=True):
             built = _PageBuilder()
-            page_revisions: dict[str, int] = {}
+            rows = [(row, submission_id_of(row), revision_of(row)) for row in data_page.results]
+            # what the state knows of this page, asked once per page rather than per submission
+            prior = self.state.seen_many(self.asset_uid, [i for _, i, _ in rows if i is not None])
+            known = _Known(prior, self.state.ids_with_revisions(
+                self.asset_uid, {r for _, i, r in rows if r and i is not None}))
             highest = since
-            for row in data_page.results:
-                submission_id = submission_id_of(row)
+            for row, submission_id, revision in rows:
                 if submission_id is not None:
                     highest = submission_id if highest is None else max(highest, submission_id)
-                self._take_new(row, submission_id, built, page_revisions)
+                self._take_new(row, submission_id, revision, built, known)
             # Later pages count only what is left after them: the total comes with the first.
             yield built.page(self.form_id, self.asset_uid, "new", len(data_page.results),
-                             data_page.count if first else None)
+                             data_page.count if first else None, highest)
             first = False
             self.state.remember(self.asset_uid, built.seen, watermark=highest)
             self.state.checkpoint()
 
-    def _take_new(self, row: dict[str, Any], submission_id: int | None, built: _PageBuilder,
-                  page_revisions: dict[str, int]) -> None:
-        revision = revision_of(row)
+    def _take_new(self, row: dict[str, Any], submission_id: int | None, revision: str | None,
+                  built: _PageBuilder, known: _Known) -> None:
         if submission_id is not None:
-            prior = self.state.seen(self.asset_uid, submission_id)
+            prior = known.seen.get(submission_id)
             if prior is not None and prior.revision == revision:
                 built.unchanged += 1
                 return
             if revision:
-                twin = page_revisions.get(revision)
+                twin = known.page_revisions.get(revision)
                 if twin is None:
-                    twin = self.state.id_with_revision(self.asset_uid, revision)
+                    twin = known.revisions.get(revision)
                 if twin is not None and twin != submission_id:
                     self._quarantine_duplicate(row, submission_id, twin, revision, built)
                     return
-                page_revisions[revision] = submission_id
+                known.page_revisions[revision] = submission_id
         self._map_into(row, submission_id, revision, built, updated_at=None)
 
     def _quarantine_duplicate(self, row: dict[str, Any], submission_id: int, twin: int,
@@ -197,8 +217,8 @@ class _FormPull:
             self.system, str(submission_id), [problem], payload=row,
             record_id=record_id_for(self.system, str(submission_id)), form_id=self.form_id)
         built.quarantined.append(quarantined)
-        built.seen.append(SeenSubmission(submission_id, revision,
-                                         QUARANTINED_DIGEST_PREFIX + content_digest(quarantined)))
+        built.seen.append(SeenSubmission(submission_id, revision, QUARANTINED_DIGEST_PREFIX
+                                         + self.state.stored_digest(content_digest(quarantined))))
 
     # --- mapping one submission (plain or encrypted) --------------------------------------
 
@@ -213,7 +233,7 @@ class _FormPull:
             mapped = map_submission(self.codebook, self.layout, self.asset_uid, row,
                                     updated_at=updated_at)
             outcome, warnings = mapped.outcome, len(mapped.warnings)
-        digest = content_digest(outcome)
+        digest = self.state.stored_digest(content_digest(outcome))
         if isinstance(outcome, QuarantinedRecord):
             digest = QUARANTINED_DIGEST_PREFIX + digest
         if submission_id is not None:
@@ -319,8 +339,9 @@ class _FormPull:
         for data_page in self.client.data.iter_pages(self.asset_uid, until=watermark,
                                                      fields=["_id", "_uuid"],
                                                      page_size=self.options.page_size):
-            for row in data_page.results:
-                server_id = submission_id_of(row)
+            listed = [(submission_id_of(row), revision_of(row)) for row in data_page.results]
+            prior = self.state.seen_many(self.asset_uid, [i for i, _ in listed if i is not None])
+            for server_id, revision in listed:
                 if server_id is None:
                     continue
                 while next_known is not None and next_known < server_id:
@@ -328,7 +349,7 @@ class _FormPull:
                     next_known = next(known, None)
                 if next_known == server_id:
                     next_known = next(known, None)
-                    if self._needs_refetch(server_id, revision_of(row)):
+                    if self._needs_refetch(prior.get(server_id), revision):
                         to_fetch.append(server_id)
                 else:
                     to_fetch.append(server_id)  # committed after the watermark passed it
@@ -344,13 +365,13 @@ class _FormPull:
             log.info("kobo pull %s (%s): %d submissions deleted on the server", self.form_id,
                      self.asset_uid, len(deleted))
             yield PullPage(self.form_id, self.asset_uid, "deleted",
-                           deleted=tuple(record_id_for(self.system, str(i)) for i in deleted))
+                           deleted=tuple(record_id_for(self.system, str(i)) for i in deleted),
+                           forgotten=tuple(deleted))
             self.state.forget(self.asset_uid, deleted)
         self.state.mark_reconciled(self.asset_uid, self.now())
         self.state.checkpoint()
 
-    def _needs_refetch(self, submission_id: int, revision: str | None) -> bool:
-        prior = self.state.seen(self.asset_uid, submission_id)
+    def _needs_refetch(self, prior: SeenSubmission | None, revision: str | None) -> bool:
         if prior is None or prior.revision != (revision or ""):
             return True
         return self.options.retry_quarantined and \
@@ -360,11 +381,13 @@ class _FormPull:
         observed = self.now()
         for data_page in self.client.data.iter_by_ids(self.asset_uid, ids):
             built = _PageBuilder()
+            known = self.state.seen_many(
+                self.asset_uid, [i for i in map(submission_id_of, data_page.results) if i is not None])
             for row in data_page.results:
                 submission_id = submission_id_of(row)
                 if submission_id is None:
                     continue
-                prior = self.state.seen(self.asset_uid, submission_id)
+                prior = known.get(submission_id)
                 self._map_into(row, submission_id, revision_of(row), built,
                                updated_at=observed if prior is not None else None,
                                prior_digest=prior.content_digest if prior else None)

@@ -1,7 +1,8 @@
 """What a pull remembers between runs: a watermark and the revision of every submission seen.
 
-`PullState` is the interface the pull talks to; the ledger (a later issue) will implement it in
-its database. `JsonFilePullState` keeps it in one JSON file until then.
+`PullState` is the interface the pull talks to. The sync engine keeps it in the ledger, in the
+same transactions as the records (`tipdata.sync.adapters.kobo.LedgerPullState`);
+`JsonFilePullState` keeps it in one JSON file for `tipdata kobo pull --out`, which has no ledger.
 
 Per asset it holds:
 
@@ -20,7 +21,7 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -46,11 +47,23 @@ class PullState(Protocol):
     def seen(self, asset_uid: str, submission_id: int) -> SeenSubmission | None:
         """What was pulled for this `_id`, or None."""
 
-    def seen_ids(self, asset_uid: str) -> Iterator[int]:
-        """Every `_id` pulled, in ascending order (a snapshot: later changes do not affect it)."""
+    def seen_many(self, asset_uid: str,
+                  submission_ids: Iterable[int]) -> Mapping[int, SeenSubmission]:
+        """`seen` for a page of `_id`s at once (those never pulled are left out)."""
 
-    def id_with_revision(self, asset_uid: str, revision: str) -> int | None:
-        """The `_id` already pulled with this revision (`_uuid`), to spot duplicates."""
+    def seen_ids(self, asset_uid: str) -> Iterator[int]:
+        """Every `_id` pulled, in ascending order; `_id`s remembered below the position reached
+        or forgotten after the walk do not change what it yields (the pull does only that)."""
+
+    def ids_with_revisions(self, asset_uid: str, revisions: Iterable[str]) -> Mapping[str, int]:
+        """The `_id` already pulled with each revision (`_uuid`) that has one, to spot duplicates."""
+
+    def stored_digest(self, content_digest: str) -> str:
+        """The form in which this state keeps a content digest, to compare with `seen()`.
+
+        A file keeps it as is; the ledger keys it (HMAC) like its record hashes, since a plain
+        hash of a few yes/no answers could be reversed by trying every combination.
+        """
 
     def remember(self, asset_uid: str, seen: Iterable[SeenSubmission], *,
                  watermark: int | None = None) -> None:
@@ -134,17 +147,35 @@ class JsonFilePullState:
         entry = state.seen.get(submission_id) if state else None
         return SeenSubmission(submission_id, *entry) if entry else None
 
+    def seen_many(self, asset_uid: str,
+                  submission_ids: Iterable[int]) -> dict[int, SeenSubmission]:
+        state = self._assets.get(asset_uid)
+        if state is None:
+            return {}
+        found = {}
+        for submission_id in submission_ids:
+            entry = state.seen.get(submission_id)
+            if entry:
+                found[submission_id] = SeenSubmission(submission_id, *entry)
+        return found
+
     def seen_ids(self, asset_uid: str) -> Iterator[int]:
         state = self._assets.get(asset_uid)
         return iter(sorted(state.seen)) if state else iter(())
 
     def id_with_revision(self, asset_uid: str, revision: str) -> int | None:
+        return self.ids_with_revisions(asset_uid, [revision]).get(revision)
+
+    def ids_with_revisions(self, asset_uid: str, revisions: Iterable[str]) -> dict[str, int]:
         state = self._assets.get(asset_uid)
         if state is None:
-            return None
+            return {}
         if state.by_revision is None:
             state.by_revision = {rev: sid for sid, (rev, _digest) in state.seen.items()}
-        return state.by_revision.get(revision)
+        return {rev: state.by_revision[rev] for rev in revisions if rev in state.by_revision}
+
+    def stored_digest(self, content_digest: str) -> str:
+        return content_digest
 
     def remember(self, asset_uid: str, seen: Iterable[SeenSubmission], *,
                  watermark: int | None = None) -> None:

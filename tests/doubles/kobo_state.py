@@ -8,6 +8,7 @@ rules live in one place. Rules follow `kobo-api.md` §3–§9 (kpi `Asset`, `Ass
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import json
@@ -373,6 +374,13 @@ class KoboState:
         plain_order = not sort or dict(sort) == {"_id": 1}
         if not query and plain_order:
             return asset.rows
+        bounds = _id_bounds(query) if plain_order else None
+        if bounds is not None:  # an incremental pull's `_id` window: rows are in `_id` order
+            above, at_most = bounds
+            start = 0 if above is None else bisect.bisect_right(asset.rows, above, key=_row_id)
+            end = len(asset.rows) if at_most is None else \
+                bisect.bisect_right(asset.rows, at_most, key=_row_id)
+            return asset.rows[start:end]
         cached = asset.query_cache.get(cache_key)
         if cached and cached[0] == asset.data_version:
             return cached[1]
@@ -424,3 +432,18 @@ class KoboState:
 def _content_hash(content: dict[str, Any]) -> str:
     text = json.dumps(content, sort_keys=True, default=str)
     return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _row_id(row: SubmissionRow) -> int:
+    return row.id
+
+
+def _id_bounds(query: Mapping[str, Any]) -> tuple[int | None, int | None] | None:
+    """(above, at most) for a query that is only `{"_id": {"$gt": a, "$lte": b}}` (either bound
+    alone too) with whole numbers, which a binary search answers; None for any other query."""
+    condition = query.get("_id") if len(query) == 1 else None
+    if not isinstance(condition, dict) or not condition or not set(condition) <= {"$gt", "$lte"}:
+        return None
+    if any(type(value) is not int for value in condition.values()):
+        return None
+    return condition.get("$gt"), condition.get("$lte")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -224,12 +225,13 @@ def test_pull__stopping_early_redelivers_the_page(kobo, client, codebook, screen
 
 
 def test_pull__memory_flat_pages(kobo, client, codebook, screening_asset, new_state):
-    """should hand out one page at a time (a generator), never the whole form"""
-    add_screenings(kobo, screening_asset, 30)
+    """should hand out one page at a time (a generator), reading at most one page ahead"""
+    add_screenings(kobo, screening_asset, 40)
     pages = pull_form(client, codebook, SCREENING, screening_asset, new_state(),
                       PullOptions(page_size=10))
     assert len(next(pages).records) == 10
-    assert len([r for r in kobo.requests if r.path.endswith("/data/")]) == 1
+    time.sleep(0.5)  # let a prefetch, if any, complete: it must still stop one page ahead
+    assert 1 <= len([r for r in kobo.requests if r.path.endswith("/data/")]) <= 2
     pages.close()
 
 
