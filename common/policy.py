@@ -13,7 +13,10 @@ hand-built policy cannot open them up:
   - a direct identifier travels only to a target that allows the class `direct_identifier`;
   - an element whose codebook consent list is empty never leaves;
   - a value travels only under a purpose the person consented to, the element may be shared
-    for, and the target accepts for the element's class: all three at once.
+    for, and the target accepts for the element's class: all three at once. (The one reading of
+    "consented to" the file can widen: `[screening_cases.consent]` lets the consent to a screening
+    interview stand for named purposes on named targets, for a screening that opens a case and
+    that case, until consent per purpose is recorded. Empty by default.)
 
 Validation collects every problem in the file (unknown target, class, purpose, element, level,
 platform, key) with file and line, then reports them together, like codebook errors.
@@ -76,6 +79,27 @@ class TargetPolicy:
     description: str = ""
 
 
+#: the source id prefix of a case the sync engine opened from a screening (`tipdata.sync.screening_cases`)
+SCREENING_CASE_PREFIX = "screening-case/"
+SCREENING_RESULT = "screening_result"
+CONSENT_SCREENING = "consent_screening"
+
+
+@dataclass(frozen=True)
+class ScreeningCases:
+    """Which screenings open a case, and what the screening's own consent stands for.
+
+    `open_for`: screening result → identification status of the case it opens (a result not
+    listed opens none). `consent`: target → purposes that the person's consent to the screening
+    interview (`consent_screening = yes`) counts as, for the opened case and its screening, until
+    consent per purpose is recorded on the case. Empty by default: nothing of a screening leaves
+    without consent per purpose. See docs/routing-policy.md, "Cases opened from screenings".
+    """
+
+    open_for: Mapping[str, str] = field(default_factory=dict)
+    consent: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class RoutingPolicy:
     version: str
@@ -85,6 +109,7 @@ class RoutingPolicy:
     source: str = "<policy>"
     #: sha256 of the policy file, so an edit without a version bump is still visible
     digest: str = ""
+    screening_cases: ScreeningCases = field(default_factory=ScreeningCases)
 
     @property
     def audit_version(self) -> str:
@@ -155,6 +180,9 @@ def decide(record: CanonicalRecord, target: str, policy: RoutingPolicy, codebook
     """
     rules = policy.target(target)
     consented = record.envelope.consent_purposes
+    if not consented and target in policy.screening_cases.consent \
+            and screening_consent_applies(record, policy, codebook):
+        consented = policy.screening_cases.consent[target]
     allowed: dict[str, Any] = {}
     withheld: list[tuple[str, str]] = []
     used: set[str] = set()
@@ -193,6 +221,22 @@ def decide(record: CanonicalRecord, target: str, policy: RoutingPolicy, codebook
         used |= purposes
     return Decision(target=target, policy_version=policy.audit_version, allowed_values=allowed,
                     withheld=withheld, purposes_used=frozenset(used))
+
+
+def screening_consent_applies(record: CanonicalRecord, policy: RoutingPolicy, codebook: Codebook) -> bool:
+    """Whether `record` travels under its screening consent (`[screening_cases.consent]`).
+
+    True for a case opened from a screening, and for a screening whose result opens one, when
+    the person agreed to the screening and no consent per purpose has been recorded yet (once
+    it is, that consent alone decides).
+    """
+    values = record.values
+    if values.get(CONSENT_SCREENING) != "yes":
+        return False
+    if any(f"consent_{purpose}" in values for purpose in codebook.consent_purposes):
+        return False
+    return record.envelope.source_id.startswith(SCREENING_CASE_PREFIX) or \
+        values.get(SCREENING_RESULT) in policy.screening_cases.open_for
 
 
 # --- loading and validation -----------------------------------------------------------------------
@@ -251,8 +295,9 @@ def parse_policy(text: str, *, codebook: Codebook, source: str = "<policy>") -> 
         return value
 
     for key in data:
-        if key not in ("version", "description", "owners", "targets"):
-            add("PL601", f"unknown key `{key}` (allowed: version, description, owners, targets)", (key,))
+        if key not in ("version", "description", "owners", "targets", "screening_cases"):
+            add("PL601", f"unknown key `{key}` (allowed: version, description, owners, targets, "
+                "screening_cases)", (key,))
     version = data.get("version")
     if not isinstance(version, str) or not _VERSION.fullmatch(version):
         add("PL607", "`version` must be a string such as \"tipdata-default-1\" (letters, digits, . _ - + :)"
@@ -327,10 +372,50 @@ def parse_policy(text: str, *, codebook: Codebook, source: str = "<policy>") -> 
                                      exclude=element_lists["exclude"], free_text=free_text,
                                      free_text_allow=element_lists["free_text_allow"],
                                      description=description)
+    screening = _screening_cases(table(data.get("screening_cases", {}), ("screening_cases",)),
+                                 codebook, targets, add, table, purposes)
     if problems:
         raise PolicyInvalid(problems)
     return RoutingPolicy(version=version, owners=owners, targets=targets, source=source,
-                         digest=hashlib.sha256(text.encode("utf-8")).hexdigest())
+                         digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                         screening_cases=screening)
+
+
+def _screening_cases(body: Mapping[str, Any], codebook: Codebook, targets: Mapping[str, TargetPolicy],
+                     add: Any, table: Any, purposes: Any) -> ScreeningCases:
+    """`[screening_cases]`: results (codebook options) → statuses, and consent per known target."""
+    path = ("screening_cases",)
+    for key in body:
+        if key not in ("open_for", "consent"):
+            add("PL601", f"unknown key `{key}` in [screening_cases] (allowed: open_for, consent)",
+                (*path, key))
+    results = codebook.options_for(codebook.elements[SCREENING_RESULT]) \
+        if SCREENING_RESULT in codebook.elements else None
+    statuses = codebook.options_for(codebook.elements["ident_trafficking_status"]) \
+        if "ident_trafficking_status" in codebook.elements else None
+    open_for: dict[str, str] = {}
+    for result, status in table(body.get("open_for", {}), (*path, "open_for")).items():
+        where = (*path, "open_for", result)
+        if results is None or result not in results.codes():
+            add("PL607", f"{result!r} under [screening_cases.open_for] is not a screening result "
+                f"(options: {', '.join(results.codes()) if results else 'none in the codebook'})", where)
+        elif not isinstance(status, str) or statuses is None or status not in statuses.codes():
+            add("PL607", f"screening result {result!r} must open a case with an identification "
+                f"status ({', '.join(statuses.codes()) if statuses else 'none in the codebook'})", where)
+        else:
+            open_for[result] = status
+    consent: dict[str, frozenset[str]] = {}
+    for target, value in table(body.get("consent", {}), (*path, "consent")).items():
+        where = (*path, "consent", target)
+        if target not in targets:
+            add("PL602", f"[screening_cases.consent] names {target!r}, which is not a target of "
+                f"this policy ({', '.join(sorted(targets)) or 'none'})", where)
+            continue
+        consent[target] = purposes(value, where)
+    if consent and not open_for:
+        add("PL607", "[screening_cases.consent] is set but `open_for` names no screening result "
+            "that opens a case", (*path, "consent"))
+    return ScreeningCases(open_for=open_for, consent=consent)
 
 
 class _TomlLines:

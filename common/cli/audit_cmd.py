@@ -1,10 +1,15 @@
 """`tipdata audit`: what moved where, when, under which consent and policy version.
 
 Filters combine: `--record ID` (entries whose records include it), `--target`, `--source`,
-`--action` (pull, push, withhold, quarantine, resolve; conflicts are `conflict` entries, or
-`resolve` entries naming the owner as target until the ledger knows the `conflict` action),
-`--since` / `--until` (dates or ISO date-times; UTC unless a zone is given). The audit log holds
-record ids and counts only, never contents.
+`--action` (one of `AUDIT_ACTIONS`: pull, push, withhold, quarantine, resolve, conflict, retract,
+rotate_key), `--since` / `--until` (dates or ISO date-times; UTC unless a zone is given). The
+audit log holds record ids and counts only, never contents.
+
+Two actions need reading: a `conflict` entry's source is the stream whose values were overridden,
+its target the owner whose values stood, and its `withheld` column the number of element values
+overridden; a `retract` entry's target is the platform values were taken back from (`withheld`:
+values blanked there) — with no consent purpose left, the record could not be blanked and must be
+deleted on the platform by hand (`tipdata sync` prints how many).
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ from tipdata.cli.sync_options import (
     DebugOpt,
     JsonOpt,
     console,
+    fail,
     open_config_ledger,
     parse_moment,
     reporting_errors,
 )
-from tipdata.sync.apply import CONFLICT_ACTION
+from tipdata.ledger.entries import AUDIT_ACTIONS
 from tipdata.sync.ledger_reads import AuditRow, find_audit
 
 
@@ -42,7 +48,8 @@ def audit_command(
     record: Annotated[str | None, typer.Option("--record", help="Entries covering this record id.")] = None,
     target: Annotated[str | None, typer.Option("--target", help="Only this target (frappe, dhis2, …).")] = None,
     source: Annotated[str | None, typer.Option("--source", help="Only this source stream.")] = None,
-    action: Annotated[str | None, typer.Option("--action", help="pull, push, withhold, quarantine, resolve, conflict.")] = None,
+    action: Annotated[str | None, typer.Option(
+        "--action", help="pull, push, withhold, quarantine, resolve, conflict, retract, rotate_key.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="From this date or date-time.")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Before this date or date-time.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many (the latest).", min=1)] = 200,
@@ -51,18 +58,16 @@ def audit_command(
 ) -> None:
     """Show audit log entries, filtered by record, target, source, action and date."""
     start, end = parse_moment(since, "--since"), parse_moment(until, "--until")
+    if action is not None and action not in AUDIT_ACTIONS:
+        fail(f"--action {action!r} is not one of {', '.join(sorted(AUDIT_ACTIONS))}", 2)
     with reporting_errors(debug):
         _settings, _codebook, ledger = open_config_ledger(config)
-        conflicts_only = action == "conflict" and CONFLICT_ACTION != "conflict"
         try:
             with ledger.reading() as tx:
                 rows = find_audit(tx, record_id=record, target=target, source=source,
-                                  action=CONFLICT_ACTION if action == "conflict" else action,
-                                  since=start, until=end, limit=limit)
+                                  action=action, since=start, until=end, limit=limit)
         finally:
             ledger.close()
-        if conflicts_only:  # `resolve` entries naming an owner as target are conflicts
-            rows = [r for r in rows if r.entry.target is not None]
     if as_json:
         console.print_json(json.dumps([audit_json(r) for r in rows]))
         return

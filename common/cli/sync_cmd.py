@@ -5,7 +5,8 @@ source new, updated, unchanged, quarantined and conflicts; per target new, updat
 withheld by policy and quarantined, each with its reasons. Without it the same run is applied,
 with a progress bar per source stream and target. `--json` prints the plan (or the result) as
 `SyncPlan.to_json()`. Exit codes: 0 done; 1 records were quarantined or a platform failed (the
-next run resumes where this one stopped), or the configuration is invalid.
+next run resumes where this one stopped), the configuration is invalid, or another run held
+the ledger for longer than `--wait` seconds (the message names it: pid, host, start time).
 """
 
 from __future__ import annotations
@@ -65,15 +66,26 @@ def render_plan(plan: SyncPlan) -> None:
     console.print(sources)
     targets = Table(title=f"{title} — targets", title_justify="left")
     for column in ("target", "new", "updated", "unchanged", "withheld by policy", "quarantined",
-                   "values withheld"):
+                   "retracted", "values withheld"):
         targets.add_column(column, justify="left" if column == "target" else "right")
     for name, t in data["targets"].items():
         withheld = str(t["withheld"]) + (f" ({_reasons(t['withheld_reasons'])})" if t["withheld"] else "")
         quarantined = str(t["quarantined"]) + (
             f" ({_reasons(t['quarantine_reasons'])})" if t["quarantined"] else "")
+        retracted = str(t["retracted"]) + (
+            f" ({_reasons(t['retracted_reasons'])})" if t["retracted"] else "")
         targets.add_row(name, str(t["new"]), str(t["updated"]), str(t["unchanged"]), withheld,
-                        quarantined, _reasons(t["values_withheld"]) or "-")
+                        quarantined, retracted, _reasons(t["values_withheld"]) or "-")
     console.print(targets)
+    for name, t in data["targets"].items():
+        if t["to_delete"]:
+            verb = "would hold" if plan.dry_run else "holds"
+            err_console.print(
+                f"[yellow]{name} {verb} {len(t['to_delete'])} record(s) whose consent now lets "
+                f"nothing remain there; tipdata cannot delete them: delete them on {name} "
+                f"(`tipdata sync --json` lists their ids under targets.{name}.to_delete; "
+                f"`tipdata audit --action retract --target {name}` shows the record ids)[/]",
+                soft_wrap=True)
     for error in plan.errors:
         status = f" (HTTP {error.status})" if error.status else ""
         err_console.print(f"[red]{error.system} stopped: {error.code}{status}; the next run resumes "
@@ -102,6 +114,9 @@ class _Bars:
 def sync_command(
     config: ConfigOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
+    wait: Annotated[float | None, typer.Option(
+        "--wait", min=0, help="Seconds to wait for another run on the same ledger to finish "
+        "(default: TIPDATA_SYNC_LOCK_TIMEOUT, else 60).", show_default=False)] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -117,6 +132,8 @@ def sync_command(
                             disable=not show_bars)
         with progress, open_session(settings, codebook=codebook,
                                     on_progress=_Bars(progress)) as session:
+            if wait is not None:
+                session.engine.lock_timeout = wait
             plan = session.engine.run(dry_run=dry_run)
     if as_json:
         console.print_json(json.dumps(plan.to_json()))

@@ -26,9 +26,12 @@ CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 #: a policy version: `tipdata-default-2026.1`, `2026.1+3f2a9c1b`
 POLICY_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+\-]{0,199}$")
 
-AuditAction = Literal["pull", "push", "withhold", "quarantine", "resolve", "rotate_key"]
+#: `conflict`: a platform's values overridden by the owner's; `retract`: values (or a whole
+#: record) taken back from a target after consent was withdrawn
+AuditAction = Literal["pull", "push", "withhold", "quarantine", "resolve", "rotate_key",
+                      "conflict", "retract"]
 AUDIT_ACTIONS: frozenset[str] = frozenset(
-    {"pull", "push", "withhold", "quarantine", "resolve", "rotate_key"})
+    {"pull", "push", "withhold", "quarantine", "resolve", "rotate_key", "conflict", "retract"})
 RunStatus = Literal["running", "succeeded", "partial", "failed"]
 
 

@@ -49,6 +49,9 @@ MergeStatus = Literal["new", "updated", "unchanged"]
 CopyState = Literal["none", "current", "stale"]
 CONSENT_PREFIX = "consent_"
 WITHDRAWN_PURPOSES = "consent_withdrawn_purposes"
+WITHDRAWN = "consent_withdrawn"
+#: withdrawing consent to keeping a record withdraws every use
+DATA_RECORDING = "data_recording"
 
 
 @dataclass(frozen=True)
@@ -117,12 +120,21 @@ def same_value(stored: Any, incoming: Any, empty: Any = None) -> bool:
 def consent_from_answers(codebook: Codebook, values: Mapping[str, Any]) -> frozenset[str] | None:
     """Purposes whose `consent_<purpose>` answer is `yes`, minus withdrawn ones; None: no answers.
 
-    The rule the Kobo mapping uses, plus withdrawal (recorded later, on the casework side).
+    The rule the Kobo mapping uses, plus withdrawal as the casework app records it
+    (`consent_rules.coverage`): purposes listed in `consent_withdrawn_purposes` (unless
+    `consent_withdrawn` says no), and every purpose when `data_recording` is withdrawn or the
+    person did not agree to a record being kept (`consent_data_recording = no`).
+
+    >>> consent_from_answers(codebook, {"consent_statistics": "yes", "consent_withdrawn": "yes",
+    ...                                 "consent_withdrawn_purposes": ("data_recording",)})
+    frozenset()
     """
     answers = {p: values.get(f"{CONSENT_PREFIX}{p}") for p in codebook.consent_purposes}
     if all(v is None for v in answers.values()):
         return None
-    withdrawn = set(values.get(WITHDRAWN_PURPOSES) or ())
+    withdrawn = set(values.get(WITHDRAWN_PURPOSES) or ()) if values.get(WITHDRAWN) != "no" else set()
+    if DATA_RECORDING in withdrawn or values.get(f"{CONSENT_PREFIX}{DATA_RECORDING}") == "no":
+        return frozenset()
     return frozenset(p for p, answer in answers.items() if answer == "yes" and p not in withdrawn)
 
 

@@ -10,7 +10,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.sync.conftest import FRAPPE_KEY, FRAPPE_SECRET, INTAKE, NAME, ORG_UNIT, Platforms
+from tests.sync.conftest import (
+    FRAPPE_KEY,
+    FRAPPE_SECRET,
+    INTAKE,
+    NAME,
+    ORG_UNIT,
+    Platforms,
+    kobo_path,
+)
 from tipdata.cli.audit_cmd import audit_command
 from tipdata.cli.init_cmd import example_config, init_command
 from tipdata.cli.quarantine_cmd import quarantine_app
@@ -146,6 +154,43 @@ def test_quarantine__list_show_and_retry(cli, platforms: Platforms):
     resolved = json.loads(cli("audit", "--action", "resolve", "--json").stdout)
     assert [(a["source"], a["record_ids"]) for a in resolved] == [("push:frappe", [platforms.record_id(1)])]
     assert json.loads(cli("audit", "--action", "conflict", "--json").stdout) == []  # not a conflict
+
+
+def test_audit__shows_conflicts_with_the_stream_overridden_and_the_owner(cli, platforms: Platforms):
+    """should list a conflict (both platforms changed a value) as a `conflict` entry: stream, owner, elements overridden"""
+    submission = platforms.add_intake(1)
+    assert cli("sync").exit_code == 0
+    record_id = platforms.record_id(1)
+    platforms.frappe.edit(CASE, record_id, case_risk_level="high")
+    platforms.kobo.edit_submission(platforms.asset_uid, submission,
+                                   {kobo_path("case_risk_level"): "low", kobo_path("case_status"): "follow_up"})
+    assert cli("sync").exit_code == 0
+    [entry] = json.loads(cli("audit", "--action", "conflict", "--json").stdout)
+    assert (entry["source"], entry["target"], entry["record_ids"], entry["withheld_count"]) == \
+        (f"kobo:{platforms.asset_uid}", "frappe", [record_id], 2)
+    table = cli("audit", "--action", "conflict", "--record", record_id)
+    assert table.exit_code == 0 and "Audit log (1 entries)" in table.stdout
+    refused = cli("audit", "--action", "conflicts")
+    assert refused.exit_code == 2 and "conflict" in refused.output
+
+
+def test_sync__prints_retractions_and_what_to_delete(cli, platforms: Platforms):
+    """should show a record retracted after consent was withdrawn, tell what to delete, and audit it"""
+    platforms.add_intake(1)
+    assert cli("sync").exit_code == 0
+    record_id = platforms.record_id(1)
+    platforms.clients()["frappe"].update(CASE, record_id, {
+        "consent_withdrawn": "yes", "consent_withdrawn_purposes": [{"option": "data_recording"}],
+        "consent_withdrawn_date": "2026-02-20"}, modified=None)
+    plan = json.loads(cli("sync", "--dry-run", "--json").stdout)
+    assert plan["targets"]["frappe"]["retracted_reasons"] == {"delete_on_platform": 1}
+    applied = cli("sync")
+    assert applied.exit_code == 0, applied.output
+    assert "delete them on frappe" in applied.output and NAME not in applied.output
+    [entry] = json.loads(cli("audit", "--action", "retract", "--target", "frappe", "--json").stdout)
+    assert (entry["record_ids"], entry["consent_purposes"]) == ([record_id], [])
+    again = json.loads(cli("sync", "--json").stdout)
+    assert again["targets"]["frappe"]["retracted"] == 0 and again["targets"]["frappe"]["to_delete"] == []
 
 
 def test_sync__invalid_configuration_exits_1_naming_file_and_line(tmp_path: Path):

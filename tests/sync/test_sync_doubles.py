@@ -190,6 +190,33 @@ def test_sync__conflicting_edits_keep_the_owners_value_and_are_audited(platforms
     assert (row.entry.source, row.entry.withheld_count) == (stream, 1)
 
 
+def test_sync__non_owner_edit_on_a_copy_is_reverted_and_audited(platforms, session_for, ledger: Ledger, tmp_path: Path):
+    """should keep the owner's (Kobo's) value when only Frappe changed it, audit the conflict, and put the owner's value back on Frappe once"""
+    policy = tmp_path / "policy.toml"
+    policy.write_text(DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
+                      .replace('case = "frappe"', 'case = "kobo"'), encoding="utf-8")
+    platforms.add_intake(1)
+    session = session_for(policy_file=policy)
+    session.engine.run()
+    record_id = platforms.record_id(1)
+    platforms.frappe.edit(CASE, record_id, case_status="closed")
+    dry = session.engine.run(dry_run=True)
+    assert (dry.targets["frappe"].updated, dry.targets["dhis2"].updated) == (1, 0)
+    plan = session.engine.run()
+    stream = f"frappe:{_host(platforms)}/tip_case"
+    assert plan.errors == [] and plan.sources[stream].conflicts == 1
+    assert ledger.get_record(record_id).values["case_status"] == "active"
+    assert platforms.frappe.doc(CASE, record_id)["case_status"] == "active"
+    assert dhis2_values(platforms)["P-00001"]["case_status"] == "active"
+    assert (plan.targets["frappe"].updated, plan.targets["dhis2"].updated) == (1, 0)
+    with ledger.reading() as tx:
+        [row] = find_audit(tx, record_id=record_id, action=CONFLICT_ACTION)  # once, whichever streams read it
+    assert (row.entry.source, row.entry.target, row.entry.withheld_count) == (stream, "kobo", 1)
+    writes = len(frappe_writes(platforms))
+    again = session.engine.run()
+    assert again.sources[stream].conflicts == 0 and len(frappe_writes(platforms)) == writes
+
+
 # --- quarantine --------------------------------------------------------------------------------
 
 def test_sync__refused_record_is_quarantined_kept_aside_and_retried(platforms, session_for, ledger: Ledger):

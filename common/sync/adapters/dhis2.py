@@ -52,7 +52,8 @@ class Dhis2Tracker:
         return None  # no reference at all: the connector quarantines it (DH401)
 
     def write(self, batch: Sequence[Outbound]) -> list[WriteOutcome]:
-        result = self.connector.push([o.record for o in batch])
+        deletions = {o.record_id: o.retracted for o in batch if o.retracted}  # consent withdrawn
+        result = self.connector.push([o.record for o in batch], deletions=deletions or None)
         refused = {q.record_id: q for q in result.quarantined if q.record_id}
         outcomes = []
         for outbound in batch:

@@ -1,0 +1,94 @@
+"""Taking back what a target received once the person's consent no longer covers it (pure).
+
+`decide` says what may travel *now*; a target that received a record earlier may still hold
+values that the person has since withdrawn consent for. Sending less is not enough: the copy
+keeps them. So when the engine updates a copy it also *retracts*:
+
+- **values**: elements the target received under a purpose the person has withdrawn are sent
+  as empty values (Frappe sets the field to null; DHIS2 gets `value: null`, which deletes the
+  attribute or data value). `retraction_codes` finds them: elements `decide` now withholds for
+  `consent_missing` that it would allow under every purpose the person ever granted
+  (`consent_<purpose> = yes`, before withdrawals are subtracted).
+- **the whole record**: when nothing of it may remain on a target that holds it (consent for
+  everything withdrawn, `data_recording` withdrawn, or nothing left that files it there), no
+  update can empty it and the adapters have no delete. The engine then sends nothing, records
+  the record as *retracted* (id-map platform id `withheld/retracted:<platform id>`, so it is not
+  planned again and the platform id to delete stays known), audits it, and tells the operator
+  to delete it on the platform.
+
+Every retraction is a `retract` audit entry (ids and counts only). A consent answer corrected
+from yes to no (rather than recorded as a withdrawal) is not seen as a withdrawal of values
+(the record no longer says the purpose was granted); a whole-record retraction is still found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tipdata.ledger import IdLink
+from tipdata.model import Codebook
+from tipdata.policy import CONSENT_MISSING, Decision, RoutingPolicy, decide
+from tipdata.records import CanonicalRecord
+from tipdata.sync.plan import WITHHELD_ID_PREFIX, is_withheld_link
+
+#: id-map platform id of a record retracted whole: the platform id it had, to delete by hand
+RETRACTED_ID_PREFIX = f"{WITHHELD_ID_PREFIX}retracted:"
+#: reasons counted under a target's `retracted`
+VALUES_BLANKED = "values_blanked"
+DELETE_ON_PLATFORM = "delete_on_platform"
+
+
+def holds_copy(link: IdLink | None) -> bool:
+    """Whether the target holds a copy tipdata wrote (not withheld, not retracted)."""
+    return link is not None and not is_withheld_link(link)
+
+
+def retracted_platform_id(link: IdLink) -> str:
+    """`withheld/retracted:TIP Case/<record id>`: withheld from now on, and what to delete."""
+    return link.platform_id if link.platform_id.startswith(RETRACTED_ID_PREFIX) \
+        else f"{RETRACTED_ID_PREFIX}{link.platform_id}"
+
+
+def platform_id_to_delete(platform_id: str) -> str | None:
+    """The platform id of a record retracted whole, or None for any other link."""
+    return platform_id.removeprefix(RETRACTED_ID_PREFIX) \
+        if platform_id.startswith(RETRACTED_ID_PREFIX) else None
+
+
+def granted_purposes(codebook: Codebook, values: Mapping[str, Any]) -> frozenset[str]:
+    """Purposes the person agreed to at some point (`consent_<purpose> = yes`), withdrawals not
+    subtracted.
+
+    >>> granted_purposes(codebook, {"consent_statistics": "yes", "consent_withdrawn_purposes": ("statistics",)})
+    frozenset({'statistics'})
+    """
+    return frozenset(p for p in codebook.consent_purposes if values.get(f"consent_{p}") == "yes")
+
+
+def retraction_codes(record: CanonicalRecord, decision: Decision, policy: RoutingPolicy,
+                     codebook: Codebook) -> tuple[str, ...]:
+    """Elements of `record` to empty on `decision.target`: withheld now for missing consent,
+    allowed under the consent the person once gave. Empty when nothing was withdrawn.
+
+    >>> retraction_codes(withdrawn_statistics, decide(withdrawn_statistics, "dhis2", policy, cb), policy, cb)
+    ('expl_palermo_act', 'expl_palermo_means', ...)
+    """
+    current = record.envelope.consent_purposes
+    granted = granted_purposes(codebook, record.values) | current
+    if granted == current:
+        return ()
+    missing = [code for code, reason in decision.withheld if reason == CONSENT_MISSING]
+    if not missing:
+        return ()
+    before = CanonicalRecord(envelope=record.envelope.model_copy(update={"consent_purposes": granted}),
+                             values={code: record.values[code] for code in missing})
+    allowed_before = decide(before, decision.target, policy, codebook).allowed_values
+    return tuple(code for code in missing if code in allowed_before)
+
+
+def with_retractions(record: CanonicalRecord, allowed: Mapping[str, Any],
+                     codes: tuple[str, ...]) -> CanonicalRecord:
+    """The outbound record: the allowed values plus an empty value for each retracted code."""
+    return CanonicalRecord(envelope=record.envelope,
+                           values={**allowed, **dict.fromkeys(codes)})
