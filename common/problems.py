@@ -84,6 +84,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "SY704": ("missing-config-value", "Add the setting; the message names the table and key."),
     "SY705": ("unknown-config-form", "Name a form of the codebook (tipdata codebook validate lists them) with the Kobo asset uid it is deployed as."),
     "SY710": ("unreadable-source-line", "The line is not a canonical record (CanonicalRecord.to_json); correct or remove it in the source file, then retry."),
+    # Receiver (tipdata serve, tipdata.sync.receiver)
+    "SY720": ("unreadable-delivery", "The delivery is not one JSON object of acceptable size: point the Kobo REST Service at tipdata serve with export type json and no payload_template (`tipdata kobo hook` does); the pull (`tipdata sync`) still fetches the submission."),
+    "SY721": ("unknown-delivery-form", "Add the form's asset uid under [kobo.forms] in tipdata.toml and restart tipdata serve, then `tipdata quarantine retry` the entry (or retry the failed delivery on Kobo)."),
+    "SY722": ("awaiting-decryption", "Encrypted submission held unopened: set [kobo] private_key in tipdata.toml (and TIPDATA_KEY_PASSPHRASE if the key file is encrypted), then `tipdata quarantine retry --reason SY722`."),
 }
 
 
