@@ -10,6 +10,11 @@ sealed when encrypted) outside the timer, then times:
 Prints numbers only; asserts nothing. Uses a temporary SQLite file and a throwaway PostgreSQL
 schema (dropped afterwards).
 
+Besides records/s (wall time: on a shared machine it moves with the load), each pass prints the
+CPU seconds per 1,000 records of this process (`time.process_time`: building rows, hashing,
+sealing, SQLAlchemy, and SQLite itself, which runs in this process) and, on PostgreSQL, of the
+server backends serving this bench (read from /proc; the server runs on this machine).
+
     python bench/ledger_write.py                              # 10k and 100k, both backends
     python bench/ledger_write.py --sizes 10000 --backends sqlite --batch 500
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import tempfile
 import time
 import uuid
@@ -68,15 +74,45 @@ def batches(items: list[CanonicalRecord], size: int) -> Iterator[list[CanonicalR
         yield items[start:start + size]
 
 
-def timed_pass(ledger: Ledger, records: list[CanonicalRecord], batch: int, pass_name: str) -> tuple[float, dict[str, int]]:
-    """Each pass re-reads the source from the start, so it keeps its own watermark."""
+APPLICATION_NAME = "tipdata-ledger-bench"
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc (0 when it is gone or unreadable)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def backend_cpu(ledger: Ledger) -> float:
+    """CPU seconds so far of the PostgreSQL backends serving this bench (0 on SQLite)."""
+    if ledger.engine.dialect.name != "postgresql":
+        return 0.0
+    with ledger.engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                            {"name": APPLICATION_NAME}).scalars().all()
+    return sum(process_cpu(int(pid)) for pid in pids)
+
+
+def timed_pass(ledger: Ledger, records: list[CanonicalRecord], batch: int,
+               pass_name: str) -> tuple[float, float, float, dict[str, int]]:
+    """Each pass re-reads the source from the start, so it keeps its own watermark.
+
+    Returns wall seconds, CPU seconds of this process, CPU seconds of the database server, counts.
+    """
     totals = {"inserted": 0, "updated": 0, "unchanged": 0, "stale": 0}
-    started = time.perf_counter()
+    server = backend_cpu(ledger)
+    started, cpu = time.perf_counter(), time.process_time()
     for page in batches(records, batch):
         outcome = ledger.ingest_page(f"{SOURCE}/{pass_name}", page, Watermark(page[-1].envelope.updated_at, cursor=page[-1].envelope.source_id))
         for key, value in outcome.counts().items():
             totals[key] += value
-    return time.perf_counter() - started, totals
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return wall, cpu, backend_cpu(ledger) - server, totals
 
 
 def run_one(backend: str, url: str, schema: str | None, codebook: Codebook, count: int, batch: int,
@@ -84,14 +120,17 @@ def run_one(backend: str, url: str, schema: str | None, codebook: Codebook, coun
     fresh = make_records(count)
     changed = make_records(count, generation=1)
     keys = Keyring(DataKey.generate()) if encrypted else None
-    ledger = open_ledger(url, codebook=codebook, keys=keys, encrypt=encrypted, schema=schema, environ={})
+    options = {"connect_args": {"application_name": APPLICATION_NAME}} if backend == "postgresql" else {}
+    ledger = open_ledger(url, codebook=codebook, keys=keys, encrypt=encrypted, schema=schema,
+                         environ={}, **options)
     try:
         label = f"{backend:<10} {count:>7,} {'sealed' if encrypted else 'plain':<6}"
         for name, records in (("insert", fresh), ("unchanged", fresh), ("update", changed)):
-            seconds, totals = timed_pass(ledger, records, batch, name)
+            seconds, cpu, server, totals = timed_pass(ledger, records, batch, name)
             done = totals["inserted"] + totals["updated"] + totals["unchanged"]
-            print(f"{label} {name:<9} {count / seconds:>10,.0f} records/s  {seconds:>7.2f} s  "
-                  f"({done:,} accounted)", flush=True)
+            server_text = f"{1000 * server / count:>9.3f}" if backend == "postgresql" else f"{'-':>9}"
+            print(f"{label} {name:<9} {count / seconds:>10,.0f} {seconds:>7.2f} "
+                  f"{1000 * cpu / count:>9.3f} {server_text}  ({done:,} accounted)", flush=True)
     finally:
         ledger.close()
 
@@ -124,7 +163,10 @@ def main() -> None:
     args = parser.parse_args()
     codebook = load_codebook()
     print(f"batch {args.batch} records per transaction; ~20 values per record, 8 sealed when encrypted")
-    print(f"{'backend':<10} {'records':>7} {'mode':<6} {'pass':<9} {'throughput':>10}")
+    print("records/s and wall s move with the machine's load; CPU-s per 1k records (this process; "
+          "PostgreSQL: its server backends apart) much less")
+    print(f"{'backend':<10} {'records':>7} {'mode':<6} {'pass':<9} {'records/s':>10} {'wall s':>7} "
+          f"{'CPU-s/1k':>9} {'server/1k':>9}")
     for backend in args.backends:
         for count in args.sizes:
             for encrypted in (False, True):

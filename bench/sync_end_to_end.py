@@ -4,24 +4,34 @@
     python bench/sync_end_to_end.py --large         # 100,000 records
     python bench/sync_end_to_end.py --records 2000 --ledger postgresql://postgres@127.0.0.1/test
 
-The three doubles (Kobo, Frappe casework, DHIS2 with the shipped package installed) run in a
-child process and serve over HTTP on 127.0.0.1; the Kobo double generates the intakes on demand
-(five consent variants, so some records are withheld from each target). This process runs the
-engine exactly as `tipdata sync` does — pull pages into an encrypted ledger, push batches — and
-prints:
+How it is measured (the bench prints this too, so a number never travels without it):
 
-- records/s end to end (records ÷ wall time of the run);
-- the engine's CPU time (`time.process_time` of this process: engine, HTTP clients, ledger,
-  encryption) against the run's wall time, and its share: the rest is waiting on the doubles'
-  process and the database;
-- peak RSS of this process, and its growth over the RSS before the run;
-- the time of each phase (pull per stream, push per target), and of a second run that finds
-  nothing to do.
+- The three doubles (Kobo, Frappe casework, DHIS2 with the shipped package installed) run in a
+  CHILD PROCESS (forked before the run) and serve over HTTP on 127.0.0.1; the Kobo double
+  generates the intakes on demand (five consent variants, so some records are withheld from each
+  target). Their CPU is read from `/proc/<child>/stat` (every thread of that process) and is
+  never counted as the engine's.
+- This process runs the engine exactly as `tipdata sync` does: pull pages into an encrypted
+  ledger, push batches. **Engine CPU** is `time.process_time()` of this process over the run:
+  the engine, the platform connectors (Kobo mapping and validation, Frappe and DHIS2 payloads),
+  the HTTP client (requests), the ledger (SQLite runs in this process; a PostgreSQL server's
+  own CPU is read from `/proc/<backend pid>/stat` and shown apart) and encryption. The main
+  thread's `time.thread_time()` is printed next to it: the difference is any other thread.
+- **CPU share** = engine CPU ÷ wall time of the run. The rest of the wall time is waiting on the
+  doubles and the database - and, on a machine shared with other work, waiting for a CPU, which
+  makes the share look smaller than it is. So the bench also prints the engine's share of the CPU
+  work, engine ÷ (engine + doubles [+ database server]): what an otherwise idle machine would
+  show, as the engine and the doubles mostly take turns. `CPU-s per 1k records` moves far less
+  with the load than anything measured in wall time.
+- The engine CPU is broken down by part (main-thread CPU, each part exclusive of the parts nested
+  in it): the bench wraps the source pages, `validate_record`, the ledger steps, `plan_write`,
+  the targets' `write` and the HTTP client's `request`.
+- Memory: peak RSS of this process, and its RSS sampled at the progress reports (first, middle,
+  last of each phase): flat memory shows as RSS that does not grow with the records done.
 
-The doubles are in-memory Python servers, slower per request than the real platforms and with
-list filters that scan every document (the Frappe double's `name in [...]` reads are O(documents)
-each, so `--large` spends most of its time, over an hour on a 2-CPU machine, inside the doubles);
-the CPU share says how much of the wall time is ours.
+The doubles are in-memory Python servers, slower per request than the real platforms, and their
+list filters scan every document (the Frappe double's `name in [...]` reads are O(documents)
+each), so at 100,000 records most of the wall time is theirs.
 """
 
 from __future__ import annotations
@@ -33,7 +43,10 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +56,8 @@ if str(ROOT) not in sys.path:
 
 CONSENTS = ("full", "full", "no_statistics", "no_law_enforcement", "none")
 ORG_UNIT = "ImspTQPwCqd"
+APPLICATION_NAME = "tipdata-sync-bench"
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def make_answers(index: int) -> dict[str, Any]:
@@ -79,6 +94,8 @@ def serve_doubles(records: int, conn: Any) -> None:
     platforms.dhis2.stop()
 
 
+# --- measuring -------------------------------------------------------------------------------
+
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
@@ -89,13 +106,112 @@ def _rss_mib() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads), from /proc; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14, 15)
+
+
+class PartClock:
+    """CPU per part of the engine, each part exclusive of the parts nested in it.
+
+    Every thread keeps its own stack and measures its own `time.thread_time()` (the Kobo
+    connector may fetch the next page on a worker thread); parts measured off the main thread
+    are reported as such.
+    """
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = defaultdict(float)
+        self._local = threading.local()
+
+    def reset(self) -> None:
+        self.spent.clear()
+
+    def _stack(self) -> list[list[float]]:
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    def _enter(self) -> None:
+        self._stack().append([time.thread_time(), 0.0])  # [started, nested CPU]
+
+    def _leave(self, part: str) -> None:
+        stack = self._stack()
+        started, nested = stack.pop()
+        elapsed = time.thread_time() - started
+        if threading.current_thread() is not threading.main_thread():
+            part += " [other thread]"
+        self.spent[part] += elapsed - nested
+        if stack:
+            stack[-1][1] += elapsed
+
+    def main_thread_total(self) -> float:
+        return sum(v for k, v in self.spent.items() if not k.endswith("[other thread]"))
+
+    def wrap(self, part: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self._enter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self._leave(part)
+        return timed
+
+    def wrap_iterator(self, part: str, function: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+        """Time each step of the iterator `function` returns (a source's pages), not the consumer."""
+        def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            iterator = iter(function(*args, **kwargs))
+            while True:
+                self._enter()
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    return
+                finally:
+                    self._leave(part)
+                yield item
+        return timed
+
+
+def instrument(clock: PartClock, session: Any) -> None:
+    """Wrap the engine's parts for `PartClock` (measurement only; behaviour unchanged)."""
+    import tipdata.http as http
+    import tipdata.kobo_forms.mapping as mapping
+    import tipdata.sync.apply as apply
+
+    if hasattr(mapping, "validate_record"):
+        mapping.validate_record = clock.wrap("kobo: validate_record", mapping.validate_record)
+    original_request = http.PlatformSession.request
+    http.PlatformSession.request = clock.wrap("HTTP client (requests, every platform)",  # type: ignore[method-assign]
+                                              original_request)
+    for name in ("pending_for_target", "count_pending", "count_current"):
+        if hasattr(apply, name):
+            setattr(apply, name, clock.wrap("push: ledger reads (query, decrypt)", getattr(apply, name)))
+    if hasattr(apply, "plan_write"):
+        apply.plan_write = clock.wrap("push: policy (plan_write, decide)", apply.plan_write)
+    engine = session.engine
+    engine._store_page = clock.wrap("pull: ledger (merge, hash, encrypt, write)", engine._store_page)
+    engine._push_batch = clock.wrap("push: ledger writes (outcomes, links, audit)", engine._push_batch)
+    for source in session.sources:
+        source.pages = clock.wrap_iterator(f"pull: {source.platform} source (listing, mapping)",
+                                           source.pages)
+    for target in session.targets:
+        target.write = clock.wrap(f"push: {target.name} target (payloads, responses)", target.write)
+
+
 class PhaseClock:
-    """Wall time per pull stream and push target, from the engine's progress reports."""
+    """Wall time and RSS samples per pull stream and push target, from the progress reports."""
 
     def __init__(self) -> None:
         self.started: dict[tuple[str, str], float] = {}
         self.ended: dict[tuple[str, str], float] = {}
         self.done: dict[tuple[str, str], int] = {}
+        self.rss: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
 
     def __call__(self, event: Any) -> None:
         key = (event.phase, event.system)
@@ -103,40 +219,49 @@ class PhaseClock:
         self.started.setdefault(key, now)
         self.ended[key] = now
         self.done[key] = event.done
+        self.rss[key].append((event.done, _rss_mib()))
 
 
-def time_validation() -> list[float]:
-    """Attribute the wall time spent in `validate_record` (Kobo mapping checks every record)."""
-    import tipdata.kobo_forms.mapping as mapping
+def postgres_backend_pids(ledger: Any) -> list[int]:
+    from sqlalchemy import text
 
-    spent = [0.0]
-    original = mapping.validate_record
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent[0] += time.perf_counter() - started
-
-    mapping.validate_record = timed
-    return spent
+    with ledger.engine.connect() as conn:
+        return [int(pid) for pid in conn.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": APPLICATION_NAME}).scalars()]
 
 
-def run_once(engine: Any) -> tuple[Any, float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
+class Measured:
+    def __init__(self, plan: Any, wall: float, cpu: float, main_thread: float, doubles: float,
+                 database: float | None) -> None:
+        self.plan, self.wall, self.cpu, self.main_thread = plan, wall, cpu, main_thread
+        self.doubles, self.database = doubles, database
+
+
+def run_once(engine: Any, doubles_pid: int, database_pids: Callable[[], list[int]] | None) -> Measured:
+    before_db = {pid: process_cpu(pid) for pid in database_pids()} if database_pids else {}
+    doubles = process_cpu(doubles_pid)
+    wall, cpu, thread = time.perf_counter(), time.process_time(), time.thread_time()
     plan = engine.run()
-    return plan, time.perf_counter() - wall, time.process_time() - cpu
+    wall, cpu, thread = time.perf_counter() - wall, time.process_time() - cpu, time.thread_time() - thread
+    doubles = process_cpu(doubles_pid) - doubles
+    database = None
+    if database_pids:
+        database = sum(process_cpu(pid) - before_db.get(pid, 0.0) for pid in database_pids())
+    return Measured(plan, wall, cpu, thread, doubles, database)
 
+
+# --- the run ---------------------------------------------------------------------------------
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--large", action="store_true", help="100,000 records")
     parser.add_argument("--ledger", help="ledger URL (default: a temporary SQLite file)")
+    parser.add_argument("--no-second-run", action="store_true",
+                        help="skip the second run (it reads back every Frappe document)")
     args = parser.parse_args()
     records = 100_000 if args.large else args.records
-    validation = time_validation()
 
     from tipdata.codebook import load_codebook
     from tipdata.crypto.at_rest import DataKey, Keyring
@@ -154,13 +279,16 @@ def main() -> None:
     seeded = time.perf_counter()
     server.start()
     where = parent.recv()
-    print(f"doubles ready with {records:,} Kobo submissions in {time.perf_counter() - seeded:.1f} s")
+    print(f"doubles ready with {records:,} Kobo submissions in {time.perf_counter() - seeded:.1f} s "
+          f"(child process {server.pid})")
     codebook = load_codebook()
     with tempfile.TemporaryDirectory() as folder:
         url = args.ledger or str(Path(folder) / "ledger.sqlite")
-        schema = f"bench_{int(time.time())}" if url.startswith("postgresql") else None
+        postgres = url.startswith("postgresql")
+        schema = f"bench_{int(time.time())}" if postgres else None
+        options = {"connect_args": {"application_name": APPLICATION_NAME}} if postgres else {}
         ledger = open_ledger(url, codebook=codebook, keys=Keyring(DataKey.generate()),
-                             schema=schema, environ={})
+                             schema=schema, environ={}, **options)
         config = SyncConfig(
             kobo=KoboSettings(where["kobo"][0], {"tip_case_intake": where["asset"]},
                               Path(folder) / "kobo-state.json", reconcile="never"),
@@ -174,16 +302,22 @@ def main() -> None:
         phases = PhaseClock()
         session = open_session(config, codebook=codebook, ledger=ledger, platforms=clients,
                                on_progress=phases)
+        parts = PartClock()
+        instrument(parts, session)
+        database_pids = (lambda: postgres_backend_pids(ledger)) if postgres else None
         rss_before = _rss_mib()
-        plan, wall, cpu = run_once(session.engine)
+        first = run_once(session.engine, server.pid, database_pids)
         peak = _peak_rss_mib()
-        report_first_run(args, records, plan, wall, cpu, peak, rss_before, validation[0], phases,
-                         ledger.count_records())
-        session.engine.on_progress = None
-        second, wall2, cpu2 = run_once(session.engine)
-        changed = sum(t.new + t.updated for t in second.targets.values())
-        print(f"second run (nothing to do): {wall2:.1f} s wall, {cpu2:.1f} s CPU, {changed} written",
-              flush=True)
+        print_method(url)
+        report_run("first run", records, first, parts)
+        report_memory(peak, rss_before, phases)
+        report_phases(first, phases, ledger.count_records())
+        if not args.no_second_run:
+            session.engine.on_progress = None
+            parts.reset()
+            second = run_once(session.engine, server.pid, database_pids)
+            changed = sum(t.new + t.updated for t in second.plan.targets.values())
+            report_run(f"second run (nothing to do; {changed} written)", records, second, parts)
         parent.send("counts")
         print(f"doubles hold: {parent.recv()}", flush=True)
         session.close()
@@ -199,24 +333,59 @@ def main() -> None:
     server.join(timeout=30)
 
 
-def report_first_run(args: Any, records: int, plan: Any, wall: float, cpu: float, peak: float,
-                     rss_before: float, validated: float, phases: PhaseClock, stored: int) -> None:
-    targets = plan.to_json()["targets"]
+def print_method(url: str) -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"ledger: {'SQLite' if not args.ledger else args.ledger.split('@')[-1]}, encrypted at rest; "
-          f"{os.cpu_count()} CPUs, load average {load} (other processes share the machine)")
-    print(f"{'records':>9} {'wall s':>8} {'records/s':>10} {'engine CPU s':>13} {'CPU share':>10} "
-          f"{'peak RSS MiB':>13} {'RSS growth':>11}")
-    print(f"{records:>9,} {wall:>8.1f} {records / wall:>10,.0f} {cpu:>13.1f} {cpu / wall:>10.0%} "
-          f"{peak:>13.0f} {peak - rss_before:>11.0f}")
-    print(f"of which validating submissions in the Kobo mapping (validate_record): {validated:.1f} s "
-          f"({validated / wall:.0%} of the wall time)")
-    print("phases (wall s): " + ", ".join(
+    backend = "PostgreSQL " + url.split("@")[-1] if url.startswith("postgresql") else "SQLite (in this process)"
+    print(f"ledger: {backend}, encrypted at rest; {os.cpu_count()} CPUs, load average {load} "
+          "(other processes share the machine: trust CPU-s per 1k records over wall times)")
+    print("how: the doubles run in a child process, their CPU read from /proc and not counted as "
+          "the engine's; engine CPU = process_time of this process (engine, connectors, HTTP "
+          "client, ledger, encryption); share = engine CPU / wall time of the run", flush=True)
+
+
+def report_run(title: str, records: int, run: Measured, parts: PartClock) -> None:
+    per_k = 1000 / records
+    database = f", PostgreSQL backends {run.database:.1f} s" if run.database is not None else ""
+    print(f"\n{title}: {run.wall:.1f} s wall, {records / run.wall:,.0f} records/s")
+    print(f"  engine CPU {run.cpu:.1f} s = {run.cpu / run.wall:.1%} of the wall time "
+          f"({run.cpu * per_k:.3f} CPU-s per 1k records; main thread {run.main_thread:.1f} s, "
+          f"other threads {run.cpu - run.main_thread:.1f} s)")
+    print(f"  doubles CPU {run.doubles:.1f} s ({run.doubles * per_k:.3f} CPU-s per 1k records){database}")
+    work = run.cpu + run.doubles + (run.database or 0.0)
+    print(f"  engine share of the CPU work (engine / (engine + doubles{' + database' if run.database is not None else ''})): "
+          f"{run.cpu / work if work else 0:.1%}: the share an idle machine would show, since the "
+          "engine mostly waits while the doubles work and the other way round")
+    measured = parts.main_thread_total()
+    print("  engine CPU by part (exclusive of nested parts):")
+    for part, seconds in sorted(parts.spent.items(), key=lambda item: -item[1]):
+        print(f"    {part:<48} {seconds:>8.2f} s {seconds * per_k:>7.3f} CPU-s/1k "
+              f"{seconds / run.cpu if run.cpu else 0:>6.1%}")
+    rest = run.main_thread - measured
+    print(f"    {'engine loop, progress, logging (the rest)':<48} {rest:>8.2f} s {rest * per_k:>7.3f} CPU-s/1k "
+          f"{rest / run.cpu if run.cpu else 0:>6.1%}", flush=True)
+
+
+def report_memory(peak: float, rss_before: float, phases: PhaseClock) -> None:
+    print(f"  peak RSS {peak:.0f} MiB; RSS before the run {rss_before:.0f} MiB")
+    for key, samples in phases.rss.items():
+        if len(samples) < 2:
+            continue
+        picks = [samples[0], samples[len(samples) // 2], samples[-1]]
+        print(f"    RSS during {key[0]} {key[1]}: " + ", ".join(
+            f"{rss:.0f} MiB at {done:,}" for done, rss in picks) +
+            f" (max {max(r for _d, r in samples):.0f})")
+
+
+def report_phases(run: Measured, phases: PhaseClock, stored: int) -> None:
+    targets = run.plan.to_json()["targets"]
+    print("  phases (wall s): " + ", ".join(
         f"{phase} {system} {phases.ended[key] - phases.started[key]:.1f}"
         for key in phases.started if phases.done.get(key) for phase, system in [key]))
-    print(f"stored {stored:,}; frappe new {targets['frappe']['new']:,}, withheld "
+    print(f"  stored {stored:,}; frappe new {targets['frappe']['new']:,}, withheld "
           f"{targets['frappe']['withheld']:,}; dhis2 new {targets['dhis2']['new']:,}, withheld "
-          f"{targets['dhis2']['withheld']:,}; errors {len(plan.errors)}", flush=True)
+          f"{targets['dhis2']['withheld']:,}; errors {len(run.plan.errors)}", flush=True)
+    for error in run.plan.errors:
+        print(f"  ERROR {error.as_dict()}", flush=True)
 
 
 if __name__ == "__main__":

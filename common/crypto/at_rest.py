@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +90,8 @@ class DataKey:
     key_id: str = field(init=False)
     _aead: AESGCM = field(init=False, repr=False, compare=False)
     _hash_key: bytes = field(init=False, repr=False, compare=False)
+    #: version byte + raw key id: the start of every token this key seals
+    _header: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.secret) != KEY_BYTES:
@@ -99,6 +101,7 @@ class DataKey:
         # separate sub-keys for sealing and hashing: one key never serves two algorithms
         object.__setattr__(self, "_aead", AESGCM(_derive(self.secret, b"aead")))
         object.__setattr__(self, "_hash_key", _derive(self.secret, b"content-hash"))
+        object.__setattr__(self, "_header", bytes([TOKEN_VERSION]) + bytes.fromhex(key_id))
 
     @classmethod
     def generate(cls) -> DataKey:
@@ -132,11 +135,17 @@ def associated_data(*parts: str) -> bytes:
 
     Parts are length-prefixed so ("ab", "c") and ("a", "bc") never give the same bytes.
     """
-    out = bytearray(_AAD_PREFIX)
-    for part in parts:
-        data = part.encode("utf-8")
-        out += len(data).to_bytes(4, "big") + data
-    return bytes(out)
+    return _AAD_PREFIX + b"".join(length_prefixed(part) for part in parts)
+
+
+def length_prefixed(part: str) -> bytes:
+    """One part of `associated_data`: its UTF-8 length (4 bytes, big-endian), then the bytes.
+
+    `associated_data(*parts) + length_prefixed(last) == associated_data(*parts, last)`, so a
+    caller binding many values to one record builds the record's part once.
+    """
+    data = part.encode("utf-8")
+    return len(data).to_bytes(4, "big") + data
 
 
 class Keyring:
@@ -155,6 +164,8 @@ class Keyring:
         self._keys: dict[str, DataKey] = {current.key_id: current}
         for key in previous:
             self._keys.setdefault(key.key_id, key)
+        #: token header (version + raw key id) → key, so opening needs no hex round trip
+        self._by_header = {key._header: key for key in self._keys.values()}
 
     def __repr__(self) -> str:
         return f"Keyring(current={self.current.key_id!r}, key_ids={list(self._keys)!r})"
@@ -184,15 +195,30 @@ class Keyring:
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         """version(1) | key id(8) | nonce(12) | AES-GCM ciphertext and tag, with the current key."""
         nonce = os.urandom(NONCE_BYTES)
-        header = bytes([TOKEN_VERSION]) + bytes.fromhex(self.current.key_id) + nonce
-        return header + self.current._aead.encrypt(nonce, plaintext, aad)
+        return self.current._header + nonce + self.current._aead.encrypt(nonce, plaintext, aad)
+
+    def seal_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
+        """`seal` for many (plaintext, aad) pairs: one draw of random bytes for all the nonces.
+
+        A record seals a dozen values at once; one `os.urandom` call instead of a dozen is most
+        of the saving. Each token is exactly what `seal` would make (fresh random nonce each).
+        """
+        key = self.current
+        encrypt, header = key._aead.encrypt, key._header
+        randomness = os.urandom(NONCE_BYTES * len(items))
+        tokens = []
+        for n, (plaintext, aad) in enumerate(items):
+            nonce = randomness[n * NONCE_BYTES:(n + 1) * NONCE_BYTES]
+            tokens.append(header + nonce + encrypt(nonce, plaintext, aad))
+        return tokens
 
     def open(self, token: bytes, aad: bytes) -> bytes:
         """Open a token sealed by `seal` with any key of the ring; raise with a fix otherwise."""
-        key = self.key(token_key_id(token))
-        nonce = token[1 + KEY_ID_BYTES:_HEADER_BYTES]
+        key = self._by_header.get(token[:1 + KEY_ID_BYTES]) if len(token) >= _HEADER_BYTES + 16 else None
+        if key is None:
+            key = self.key(token_key_id(token))  # raises: malformed, or a key the ring lacks
         try:
-            return key._aead.decrypt(nonce, token[_HEADER_BYTES:], aad)
+            return key._aead.decrypt(token[1 + KEY_ID_BYTES:_HEADER_BYTES], token[_HEADER_BYTES:], aad)
         except InvalidTag:
             raise DecryptionFailed(
                 "a ledger ciphertext failed authentication (altered, truncated, or copied from "
@@ -203,7 +229,7 @@ class Keyring:
     def content_hash(self, data: bytes, key_id: str | None = None) -> str:
         """Keyed hash (HMAC-SHA256) so a hash of a short secret cannot be confirmed by guessing."""
         key = self.key(key_id) if key_id else self.current
-        return hmac.new(key._hash_key, data, hashlib.sha256).hexdigest()
+        return hmac.digest(key._hash_key, data, "sha256").hex()
 
 
 def token_key_id(token: bytes) -> str:

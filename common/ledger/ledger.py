@@ -118,6 +118,7 @@ class LedgerTransaction:
         unchanged: list[str] = []
         stale: list[str] = []
         ledger = self.ledger
+        keyring = ledger.keyring
         now = ledger.clock()
         for chunk in _chunks(list(latest.values())):
             ids = [r.record_id for r in chunk]
@@ -128,16 +129,20 @@ class LedgerTransaction:
             for record in chunk:
                 previous = existing.get(record.record_id)
                 data = None
+                hashed = None
                 if previous is not None:
                     if previous.updated_at > record.envelope.updated_at:
                         stale.append(record.record_id)
                         continue
-                    if previous.key_id is None or ledger.keyring is None or ledger.keyring.has(previous.key_id):
+                    if previous.key_id is None or keyring is None or keyring.has(previous.key_id):
                         data = record.to_json()
-                        if content_hash(canonical_content(data), ledger.keyring, previous.key_id) == previous.content_hash:
+                        hashed = content_hash(canonical_content(data), keyring, previous.key_id)
+                        if hashed == previous.content_hash:
                             unchanged.append(record.record_id)
                             continue
-                rows.append(record_to_row(record, ledger.codebook, ledger.keyring, now, data))
+                        if keyring is not None and previous.key_id != keyring.current_key_id:
+                            hashed = None  # the new row is hashed under the current key
+                rows.append(record_to_row(record, ledger.codebook, keyring, now, data, hashed))
                 (updated if previous is not None else inserted).append(record.record_id)
             if rows:
                 self._write_record_rows(rows)

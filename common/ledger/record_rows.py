@@ -11,13 +11,15 @@ guessed name.
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
-from tipdata.crypto.at_rest import Keyring, associated_data, token_key_id
+from tipdata.crypto.at_rest import Keyring, associated_data, length_prefixed, token_key_id
 from tipdata.model import Codebook
 from tipdata.records import CanonicalRecord, Envelope, coerce_value
 
@@ -31,13 +33,58 @@ def is_sealed(codebook: Codebook, code: str) -> bool:
     return element is None or element.sensitivity in SEALED_CLASSES
 
 
+_PLAIN_CODES: list[tuple[Codebook, frozenset[str]]] = []
+
+
+def _plain_codes(codebook: Codebook) -> frozenset[str]:
+    """The codes `is_sealed` says no to, worked out once per codebook (every record asks)."""
+    last = _PLAIN_CODES[0] if _PLAIN_CODES else None
+    if last is not None and last[0] is codebook:  # held: the identity cannot match a new object
+        return last[1]
+    plain = frozenset(code for code in codebook.elements if not is_sealed(codebook, code))
+    _PLAIN_CODES[:] = [(codebook, plain)]
+    return plain
+
+
+#: one encoder for every `dumps` (json.dumps with options builds a new one per call); same output
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_DECODE = json.JSONDecoder().decode
+
+
 def dumps(value: Any) -> str:
     """Stable JSON: sorted keys, no spaces, UTF-8 kept (the bytes are hashed)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODE(value)
 
 
 def value_aad(record_id: str, code: str) -> bytes:
     return associated_data("value", record_id, code)
+
+
+@functools.lru_cache(maxsize=4096)
+def _code_part(code: str) -> bytes:
+    """The element code's part of a value's associated data (codes repeat on every record)."""
+    return length_prefixed(code)
+
+
+def _value_aads(record_id: str, codes: Any) -> list[bytes]:
+    """`value_aad(record_id, code)` for each code, the record's part built once."""
+    base = associated_data("value", record_id)
+    return [base + _code_part(code) for code in codes]
+
+
+def _json_loads(plain: bytes) -> Any:
+    """`json.loads(plain)` for the UTF-8 JSON that `dumps` wrote, without re-detecting the encoding.
+
+    `json.loads` of bytes picks UTF-8 unless the text starts with a BOM or a NUL byte (UTF-16/32),
+    which JSON written by `dumps` never does; anything else takes `json.loads` itself.
+    """
+    if plain[:1] in _PLAIN_JSON_STARTS and (len(plain) < 2 or plain[1]):
+        return _DECODE(plain.decode("utf-8", "surrogatepass"))
+    return json.loads(plain)
+
+
+#: first bytes a JSON text written by `dumps` can have (never a BOM, never NUL)
+_PLAIN_JSON_STARTS = frozenset(bytes([b]) for b in b'"-0123456789[{tfn')
 
 
 def quarantine_aad(source: str, source_id: str, part: str) -> bytes:
@@ -66,14 +113,18 @@ def content_hash(content: bytes, keyring: Keyring | None, key_id: str | None = N
 
 
 def seal_values(values: Mapping[str, Any], record_id: str, keyring: Keyring) -> dict[str, str]:
-    """JSON values → base64 tokens, one per element."""
-    return {code: base64.b64encode(keyring.seal(dumps(value).encode("utf-8"), value_aad(record_id, code))).decode("ascii")
-            for code, value in values.items()}
+    """JSON values → base64 tokens, one per element (each bound to record id + element code)."""
+    codes = list(values)
+    tokens = keyring.seal_many([(_ENCODE(value).encode("utf-8"), aad) for value, aad in
+                                zip(values.values(), _value_aads(record_id, codes), strict=True)])
+    return {code: binascii.b2a_base64(token, newline=False).decode("ascii")
+            for code, token in zip(codes, tokens, strict=True)}
 
 
 def open_values(sealed: Mapping[str, str], record_id: str, keyring: Keyring) -> dict[str, Any]:
-    return {code: json.loads(keyring.open(base64.b64decode(token), value_aad(record_id, code)))
-            for code, token in sealed.items()}
+    opened = keyring.open
+    return {code: _json_loads(opened(base64.b64decode(token), aad))
+            for (code, token), aad in zip(sealed.items(), _value_aads(record_id, sealed), strict=True)}
 
 
 def sealed_key_ids(sealed: Mapping[str, str]) -> set[str]:
@@ -81,17 +132,23 @@ def sealed_key_ids(sealed: Mapping[str, str]) -> set[str]:
 
 
 def record_to_row(record: CanonicalRecord, codebook: Codebook, keyring: Keyring | None,
-                  now: dt.datetime, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  now: dt.datetime, data: Mapping[str, Any] | None = None,
+                  hashed: str | None = None) -> dict[str, Any]:
     """The row to upsert for a record. With no keyring every value is stored readable.
 
-    `data` is `record.to_json()` when the caller already has it.
+    `data` is `record.to_json()` and `hashed` its content hash under the keyring's current key,
+    when the caller already has them (each is computed once per write).
     """
     data = data if data is not None else record.to_json()
     envelope = record.envelope
     plain: dict[str, Any] = {}
     hidden: dict[str, Any] = {}
-    for code, value in data["values"].items():
-        (hidden if keyring is not None and is_sealed(codebook, code) else plain)[code] = value
+    if keyring is None:
+        plain = dict(data["values"])
+    else:
+        readable = _plain_codes(codebook)
+        for code, value in data["values"].items():
+            (plain if code in readable else hidden)[code] = value
     return {
         "record_id": envelope.record_id,
         "source_system": envelope.source_system,
@@ -102,7 +159,7 @@ def record_to_row(record: CanonicalRecord, codebook: Codebook, keyring: Keyring 
         "updated_at": envelope.updated_at,
         "consent_purposes": dumps(sorted(envelope.consent_purposes)),
         "location": envelope.location,
-        "content_hash": content_hash(canonical_content(data), keyring),
+        "content_hash": hashed if hashed is not None else content_hash(canonical_content(data), keyring),
         "plain_values": dumps(plain),
         "sealed_values": dumps(seal_values(hidden, envelope.record_id, keyring)) if keyring else None,
         "key_id": keyring.current_key_id if keyring else None,
@@ -112,13 +169,42 @@ def record_to_row(record: CanonicalRecord, codebook: Codebook, keyring: Keyring 
 
 
 def _decode(codebook: Codebook, code: str, raw: Any) -> Any:
-    element = codebook.elements.get(code)
-    if element is None or raw is None:
-        return raw
-    try:
-        return coerce_value(element, raw)
-    except (ValueError, TypeError):
-        return raw  # stored as received; validation reported it when it was ingested
+    """A stored JSON value back to its element type (as `coerce_value`; as stored if it cannot)."""
+    return _decode_values(codebook, {code: raw})[code]
+
+
+_TEXT_TYPES = frozenset({"text", "select_one"})
+_KINDS: list[tuple[Codebook, dict[str, str]]] = []
+
+
+def _kinds(codebook: Codebook) -> dict[str, str]:
+    """Element code → type, worked out once per codebook (every value of every record asks)."""
+    last = _KINDS[0] if _KINDS else None
+    if last is not None and last[0] is codebook:  # held: the identity cannot match a new object
+        return last[1]
+    kinds = {code: element.type for code, element in codebook.elements.items()}
+    _KINDS[:] = [(codebook, kinds)]
+    return kinds
+
+
+def _decode_values(codebook: Codebook, values: Mapping[str, Any]) -> dict[str, Any]:
+    kinds = _kinds(codebook)
+    decoded: dict[str, Any] = {}
+    for code, raw in values.items():
+        kind = kinds.get(code)
+        if kind is None or raw is None:
+            decoded[code] = raw
+        # what `coerce_value` returns for the JSON these types are stored as, without its checks
+        elif type(raw) is str and kind in _TEXT_TYPES:
+            decoded[code] = raw or None
+        elif type(raw) is int and kind == "integer":
+            decoded[code] = raw
+        else:
+            try:
+                decoded[code] = coerce_value(codebook.elements[code], raw)
+            except (ValueError, TypeError):
+                decoded[code] = raw  # stored as received; validation reported it at ingestion
+    return decoded
 
 
 def row_json_values(row: Mapping[str, Any], keyring: Keyring | None) -> dict[str, Any]:
@@ -139,7 +225,7 @@ def row_to_record(row: Mapping[str, Any], codebook: Codebook, keyring: Keyring |
         collected_at=row["collected_at"], updated_at=row["updated_at"],
         consent_purposes=frozenset(json.loads(row["consent_purposes"])), location=row["location"],
     )
-    values = {code: _decode(codebook, code, raw) for code, raw in row_json_values(row, keyring).items()}
+    values = _decode_values(codebook, row_json_values(row, keyring))
     return CanonicalRecord(envelope=envelope, values=values)
 
 

@@ -21,17 +21,26 @@ The ledger is thus both the sync's memory and its outbox: what a target still la
 not a file of pending work that a crash could lose. `run(dry_run=True)` reads the sources and the
 ledger, writes nothing anywhere (sources remember nothing either), and returns the plan.
 
+Around that (docs/sync.md): every writing run holds the ledger's run lock
+(`tipdata.ledger.run_lock`), so two processes never push at once; a copy whose edits the owner
+overrode is audited as a `conflict` and gets the owner's values back; a copy that holds values
+the person's consent no longer covers gets them emptied, or is marked for deletion by hand
+(`consent_withdrawal`, audited as `retract`); and a screening that indicates a victim opens a
+case as it is stored (`screening_cases`).
+
 The engine imports no platform module: it talks to `ports.Source` and `ports.Target`.
 Logging: counts, stream and target names only (house rule 6).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -45,9 +54,10 @@ from tipdata.ledger import (
     QuarantineItem,
     RunError,
 )
-from tipdata.ledger.entries import AUDIT_ACTIONS, CODE, check_record_id
+from tipdata.ledger.entries import CODE, check_record_id
 from tipdata.ledger.errors import ContentNotAllowed
 from tipdata.ledger.record_rows import canonical_content, content_hash
+from tipdata.ledger.run_lock import holding, resolve_timeout, run_lock_for
 from tipdata.model import Codebook
 from tipdata.policy import RoutingPolicy
 from tipdata.quarantine import QuarantinedRecord
@@ -59,6 +69,14 @@ from tipdata.sync.conflicts import (
     holds_policy_share,
     merge_incoming,
     platform_of,
+)
+from tipdata.sync.consent_withdrawal import (
+    DELETE_ON_PLATFORM,
+    VALUES_BLANKED,
+    holds_copy,
+    retracted_platform_id,
+    retraction_codes,
+    with_retractions,
 )
 from tipdata.sync.ledger_reads import (
     PUSH_QUARANTINE_PREFIX,
@@ -83,13 +101,18 @@ from tipdata.sync.plan import (
     plan_write,
 )
 from tipdata.sync.ports import Outbound, Source, SourcePage, Target, WriteOutcome
+from tipdata.sync.screening_cases import with_screening_cases
 
 log = logging.getLogger("tipdata.sync")
 
-#: the audit action of a conflict: `conflict` once the ledger knows it, else `resolve` (an entry
-#: whose target is the owner whose values stood, source the stream whose values were overridden)
-CONFLICT_ACTION = "conflict" if "conflict" in AUDIT_ACTIONS else "resolve"
+#: the audit action of a conflict: an entry whose target is the owner whose values stood, whose
+#: source is the stream whose values were overridden, counting the elements overridden
+CONFLICT_ACTION = "conflict"
+#: the audit action of values (or whole records) taken back from a target: consent withdrawn
+RETRACT_ACTION = "retract"
 RETRY_RESOLUTION = "retried"
+#: id-map hash of a copy whose edits the owner overrode: never a content hash, so it is pushed
+OVERRIDDEN_HASH = "overridden"
 
 
 @dataclass(frozen=True)
@@ -156,8 +179,11 @@ class SyncEngine:
 
     def __init__(self, ledger: Ledger, codebook: Codebook, policy: RoutingPolicy, *,
                  sources: Sequence[Source] = (), targets: Sequence[Target] = (),
-                 on_progress: ProgressCallback | None = None) -> None:
+                 on_progress: ProgressCallback | None = None,
+                 lock_timeout: float | None = None) -> None:
         self.ledger = ledger
+        #: seconds a run waits for another run on the same ledger (`tipdata.ledger.run_lock`)
+        self.lock_timeout = resolve_timeout(lock_timeout)
         self.codebook = codebook
         self.policy = policy
         self.targets = list(targets)
@@ -166,18 +192,35 @@ class SyncEngine:
         self.sources = sorted(sources, key=lambda s: s.platform not in names)
         self.on_progress = on_progress
         self._parents = parent_forms(codebook)
+        #: conflicts met so far in the current run (None outside a run)
+        self._conflicts_seen: set[tuple[str, str, str, tuple[str, ...]]] | None = None
         for target in self.targets:
             policy.target(target.name)  # a target the policy does not configure fails here
 
     # --- the run ----------------------------------------------------------------------------
 
     def run(self, *, dry_run: bool = False) -> SyncPlan:
-        """Pull, then push; with `dry_run` nothing is written and the plan is returned."""
-        return self._run(dry_run, pull=True)
+        """Pull, then push; with `dry_run` nothing is written and the plan is returned.
+
+        Holds the ledger's run lock (a dry run, which writes nothing, does not): another run on
+        the same ledger waits up to `lock_timeout` seconds, then raises `RunLockBusy`.
+        """
+        with self._exclusive("sync", dry_run):
+            return self._run(dry_run, pull=True)
 
     def push(self, *, dry_run: bool = False) -> SyncPlan:
         """Send every target what it lacks, without reading the sources (after `ingest`)."""
-        return self._run(dry_run, pull=False)
+        with self._exclusive("push", dry_run):
+            return self._run(dry_run, pull=False)
+
+    @contextmanager
+    def _exclusive(self, command: str, dry_run: bool = False) -> Iterator[None]:
+        """One writing run per ledger, across processes (see `tipdata.ledger.run_lock`)."""
+        if dry_run:
+            yield
+            return
+        with holding(run_lock_for(self.ledger, command), self.lock_timeout):
+            yield
 
     def ingest(self, source: Source, stream: str, page: SourcePage, *,
                run_id: int | None = None) -> SourceTally:
@@ -191,6 +234,17 @@ class SyncEngine:
         return plan.source(stream)
 
     def _run(self, dry_run: bool, *, pull: bool) -> SyncPlan:
+        self._conflicts_seen = set()
+        # perf: what exists before a run (codebook, policy, clients) outlives it; frozen, the
+        # full collections that a run's allocations trigger do not walk it again each time
+        gc.freeze()
+        try:
+            return self._run_steps(dry_run, pull=pull)
+        finally:
+            gc.unfreeze()
+            self._conflicts_seen = None
+
+    def _run_steps(self, dry_run: bool, *, pull: bool) -> SyncPlan:
         plan = SyncPlan(dry_run, self.policy.audit_version)
         dry = _DryRun() if dry_run else None
         if dry_run:
@@ -265,11 +319,29 @@ class SyncEngine:
                                    stream=stream, holders=holders, copy=state,
                                    policy=self.policy, codebook=self.codebook,
                                    empty_values=source.empty_values)
+            if merge.conflicts and self._conflicts_seen is not None:
+                merge = replace(merge, conflicts=self._first_sightings(merge.conflicts))
             merged.append(_Incoming(record, merge, copy, linked))
         return merged
 
+    def _first_sightings(self, conflicts: tuple[Conflict, ...]) -> tuple[Conflict, ...]:
+        """Conflicts not met earlier in this run: a Frappe case is read by the case stream and
+        again by its companion streams, and one disagreement is one audit entry."""
+        seen = self._conflicts_seen
+        assert seen is not None
+        fresh = []
+        for conflict in conflicts:
+            key = (conflict.record_id, conflict.platform, conflict.owner, conflict.elements)
+            if key not in seen:
+                seen.add(key)
+                fresh.append(conflict)
+        return tuple(fresh)
+
     def _store_page(self, source: Source, stream: str, page: SourcePage, tally: SourceTally,
                     plan: SyncPlan, dry: _DryRun | None) -> None:
+        if self.policy.screening_cases.open_for:  # screenings that open a case, and the cases
+            page = replace(page, records=tuple(with_screening_cases(
+                page.records, self.codebook, self.policy.screening_cases)))
         if dry is not None:
             records = [r for r in page.records if r.record_id not in dry.seen]
             dry.seen.update(r.record_id for r in records)
@@ -303,6 +375,7 @@ class SyncEngine:
         self._resolve_read_back(tx, incoming)
         if source.platform in {t.name for t in self.targets}:
             self._link_round_trip(tx, source, incoming)
+            self._revert_overridden(tx, source, incoming)
         for item in page.quarantined:
             tx.quarantine(QuarantineItem.from_quarantined(item))
         if changed:
@@ -319,6 +392,8 @@ class SyncEngine:
             current = tx.watermark(stream, for_update=True)
             if current is None or not page.watermark < current:
                 tx.advance_watermark(stream, page.watermark, run_id=run_id)
+        if page.write_source_state is not None:
+            page.write_source_state(tx)  # e.g. the Kobo pull state: commits with the page
 
     @staticmethod
     def _resolve_read_back(tx: LedgerTransaction, incoming: list[_Incoming]) -> None:
@@ -362,13 +437,26 @@ class SyncEngine:
                                 synced_hash=new_hash))
         tx.link(links)
 
+    @staticmethod
+    def _revert_overridden(tx: LedgerTransaction, source: Source, incoming: list[_Incoming]) -> None:
+        """A copy whose edits the owner overrode gets the owner's values back on the next push.
+
+        The ledger did not change (the owner's values stood), so without this the copy would
+        keep the overridden values until the owner's next change: its link is marked stale.
+        """
+        stale = [IdLink(i.merge.record.record_id, source.platform, own.platform_id,
+                        synced_hash=OVERRIDDEN_HASH)
+                 for i in incoming if i.merge.conflicts and i.merge.status == "unchanged"
+                 and (own := i.links.get(source.platform)) is not None and not is_withheld_link(own)]
+        tx.link(stale)
+
     def _audit_conflicts(self, tx: LedgerTransaction, conflicts: list[Conflict],
                          run_id: int | None) -> None:
         groups: dict[tuple[str, str], list[Conflict]] = {}
         for conflict in conflicts:
             groups.setdefault((conflict.stream, conflict.owner), []).append(conflict)
         for (stream, owner), found in sorted(groups.items()):
-            tx.audit(AuditEntry(action=CONFLICT_ACTION, source=stream, target=owner,  # type: ignore[arg-type]
+            tx.audit(AuditEntry(action=CONFLICT_ACTION, source=stream, target=owner,
                                 record_ids=tuple(c.record_id for c in found),
                                 withheld_count=sum(len(c.elements) for c in found),
                                 policy_version=self.policy.audit_version, run_id=run_id))
@@ -380,6 +468,13 @@ class SyncEngine:
         """Dry run: what the targets would receive of the records this page would change."""
         for item in incoming:
             if item.merge.status == "unchanged":
+                if item.merge.conflicts and source.platform in {t.name for t in self.targets}:
+                    own = item.links.get(source.platform)
+                    if own is not None and not is_withheld_link(own) and item.stored is not None \
+                            and own.synced_hash == item.stored.content_hash:
+                        tally = plan.target(source.platform)  # reverted to the owner's values
+                        tally.unchanged -= 1
+                        tally.updated += 1
                 continue
             record = item.merge.record
             dry.incoming.add(record.record_id)
@@ -394,8 +489,7 @@ class SyncEngine:
                         source.empty_values):
                     tally.unchanged += 1
                     continue
-                self._count_steps(target, [plan_write(record, "", link, target.name, self.policy,
-                                                      self.codebook)], tally)
+                self._count_steps(target, [self._plan_step(record, "", link, target)], tally)
 
     # --- push -------------------------------------------------------------------------------
 
@@ -420,8 +514,7 @@ class SyncEngine:
                 after = pending[-1].record.record_id
                 if dry is not None:
                     pending = [p for p in pending if p.record.record_id not in dry.incoming]
-                steps = [plan_write(p.record, p.content_hash, p.link, target.name, self.policy,
-                                    self.codebook) for p in pending]
+                steps = [self._plan_step(p.record, p.content_hash, p.link, target) for p in pending]
                 if dry is not None:
                     self._count_steps(target, steps, tally)
                 else:
@@ -430,27 +523,52 @@ class SyncEngine:
                 self._report(Progress("push", target.name, done, total))
         self._report(Progress("push", target.name, done, done, finished=True))
 
+    def _plan_step(self, record: CanonicalRecord, record_hash: str, link: IdLink | None,
+                   target: Target) -> WriteStep:
+        """`plan_write`, plus what a target holding a copy must give back (`consent_withdrawal`)."""
+        step = plan_write(record, record_hash, link, target.name, self.policy, self.codebook)
+        if not holds_copy(link):
+            return step
+        if step.kind == "withheld":
+            return replace(step, kind="retracted")
+        codes = retraction_codes(record, step.outbound.decision, self.policy, self.codebook)
+        if not codes:
+            return step
+        outbound = step.outbound
+        return replace(step, outbound=replace(
+            outbound, record=with_retractions(outbound.record, outbound.record.values, codes),
+            retracted=codes))
+
     @staticmethod
     def _count_steps(target: Target, steps: list[WriteStep], tally: TargetTally) -> None:
         for step in steps:
-            if step.kind == "withheld":
-                tally.withheld[step.reason or "nothing_allowed"] += 1
-                continue
-            checked = target.precheck(step.outbound)
+            link = step.outbound.link
+            if step.kind in ("withheld", "retracted"):
+                checked: WriteOutcome | None = WriteOutcome(step.outbound.record_id, "withheld",
+                                                            reason=step.reason)
+            else:
+                checked = target.precheck(step.outbound)
             if checked is not None and checked.status == "withheld":
-                tally.withheld[checked.reason or "nothing_allowed"] += 1
+                if holds_copy(link):
+                    assert link is not None
+                    tally.retracted[DELETE_ON_PLATFORM] += 1
+                    tally.to_delete.append(link.platform_id)
+                else:
+                    tally.withheld[checked.reason or "nothing_allowed"] += 1
             elif checked is not None and checked.status == "quarantined" and checked.quarantined:
                 tally.quarantined[checked.quarantined.reason] += 1
             else:
                 setattr(tally, step.kind, getattr(tally, step.kind) + 1)
                 tally.values_withheld.update(reason for _c, reason in step.outbound.decision.withheld)
+                if step.outbound.retracted:
+                    tally.retracted[VALUES_BLANKED] += 1
 
     def _push_batch(self, target: Target, pending: list[PendingRecord], steps: list[WriteStep],
                     tally: TargetTally, run_id: int | None) -> None:
         outcomes: dict[str, WriteOutcome] = {}
         writable: list[WriteStep] = []
         for step in steps:
-            if step.kind == "withheld":
+            if step.kind in ("withheld", "retracted"):
                 outcomes[step.outbound.record_id] = WriteOutcome(step.outbound.record_id, "withheld",
                                                                  reason=step.reason)
                 continue
@@ -485,6 +603,8 @@ class SyncEngine:
         links: list[IdLink] = []
         pushed: list[tuple[str, Iterable[str], int]] = []
         withheld: list[tuple[str, Iterable[str], int]] = []
+        blanked: list[tuple[str, Iterable[str], int]] = []
+        retracted: list[tuple[str, Iterable[str], int]] = []
         refused: list[str] = []
         quarantine_source = push_quarantine_source(target.name)
         for record_id, outcome in outcomes.items():
@@ -500,18 +620,25 @@ class SyncEngine:
                 counter = {"created": "new", "updated": "updated", "unchanged": "unchanged"}[outcome.status]
                 setattr(tally, counter, getattr(tally, counter) + 1)
                 tally.values_withheld.update(reason for _c, reason in outbound.decision.withheld)
+                if outbound.retracted:
+                    blanked.append((record_id, outbound.decision.purposes_used, len(outbound.retracted)))
+                    tally.retracted[VALUES_BLANKED] += 1
                 if record_id in quarantined_before:
                     tx.resolve_quarantined(quarantine_source, record_id, "pushed")
             elif outcome.status == "withheld":
                 link = outbound.link
-                platform_id = link.platform_id if link is not None else f"{WITHHELD_ID_PREFIX}{record_id}"
+                if holds_copy(link):  # nothing may remain where a copy is: retracted whole
+                    assert link is not None
+                    platform_id = retracted_platform_id(link)
+                    retracted.append((record_id, (), len(outbound.decision.withheld)))
+                    tally.retracted[DELETE_ON_PLATFORM] += 1
+                    tally.to_delete.append(link.platform_id)
+                else:
+                    platform_id = link.platform_id if link is not None else f"{WITHHELD_ID_PREFIX}{record_id}"
+                    withheld.append((record_id, (), len(outbound.decision.withheld)))
+                    tally.withheld[outcome.reason or "nothing_allowed"] += 1
                 links.append(IdLink(record_id, target.name, platform_id,
                                     synced_hash=outbound.content_hash))
-                withheld.append((record_id, (), len(outbound.decision.withheld)))
-                tally.withheld[outcome.reason or "nothing_allowed"] += 1
-                if link is not None and not is_withheld_link(link):
-                    log.warning("%s holds an earlier version of a record the policy now withholds "
-                                "entirely; it is not deleted there", target.name)
             elif outcome.status == "quarantined" and outcome.quarantined is not None:
                 tx.quarantine(_push_quarantine_item(quarantine_source, outbound, outcome.quarantined))
                 refused.append(record_id)
@@ -521,6 +648,15 @@ class SyncEngine:
             tx.audit_moves("push", None, target.name, version, pushed, run_id=run_id)
         if withheld:
             tx.audit_moves("withhold", None, target.name, version, withheld, run_id=run_id)
+        if blanked:
+            tx.audit_moves(RETRACT_ACTION, None, target.name, version, blanked, run_id=run_id)
+            log.info("%s: withdrawn values blanked in %d record(s)", target.name, len(blanked))
+        if retracted:  # no consent purpose in the entry: nothing may remain of these records
+            tx.audit_moves(RETRACT_ACTION, None, target.name, version, retracted, run_id=run_id)
+            log.warning("%s holds %d record(s) of which consent now lets nothing remain and tipdata "
+                        "cannot delete them: delete them there by hand (tipdata audit --action "
+                        "retract --target %s lists their record ids)", target.name, len(retracted),
+                        target.name)
         if refused:
             tx.audit(AuditEntry(action="quarantine", source=None, target=target.name,
                                 record_ids=tuple(refused), policy_version=version, run_id=run_id))
@@ -534,7 +670,10 @@ class SyncEngine:
         codebook or a key was fixed); a record that now maps is stored like a pulled one. A
         target's refusal is released so the record is sent again. Then every target is pushed.
         """
-        wanted = set(quarantine_ids)
+        with self._exclusive("retry"):
+            return self._retry(set(quarantine_ids))
+
+    def _retry(self, wanted: set[int]) -> RetryReport:
         entries = [e for e in self.ledger.quarantined() if e.id in wanted]
         report = RetryReport(not_retryable=sorted(wanted - {e.id for e in entries}))
         run_id = self.ledger.start_run()

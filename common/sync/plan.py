@@ -3,7 +3,8 @@
 `tipdata sync --dry-run` prints a `SyncPlan`; `tipdata sync` fills the same structure with what
 it did. Per source: new, updated, unchanged, quarantined (by reason), conflicts. Per target: new,
 updated, unchanged, withheld (records of which the policy lets nothing travel, by reason), values
-withheld from the records that do travel (by reason), quarantined (by reason).
+withheld from the records that do travel (by reason), quarantined (by reason), retracted (consent
+withdrawn after the target received the record: values blanked, or the record to delete there).
 
 The per-record decision (`plan_write`) is pure and goes through `tipdata.policy.decide`, the one
 place that says what may travel: the engine then hands the target only `decision.allowed_values`.
@@ -18,7 +19,7 @@ from typing import Any, Literal
 
 from tipdata.ledger import IdLink, RunError
 from tipdata.model import Codebook
-from tipdata.policy import RoutingPolicy, decide
+from tipdata.policy import Decision, RoutingPolicy, decide, screening_consent_applies
 from tipdata.records import CanonicalRecord
 from tipdata.sync.ports import Outbound
 
@@ -73,6 +74,11 @@ class TargetTally:
     quarantined: Counter[str] = field(default_factory=Counter)
     #: records not written because the platform failed; the next run sends them
     failed: int = 0
+    #: records taken back after consent was withdrawn: `values_blanked` (an update emptied the
+    #: withdrawn values) or `delete_on_platform` (nothing may remain: delete it there by hand)
+    retracted: Counter[str] = field(default_factory=Counter)
+    #: platform ids of the records to delete by hand (`delete_on_platform`)
+    to_delete: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"new": self.new, "updated": self.updated, "unchanged": self.unchanged,
@@ -81,7 +87,10 @@ class TargetTally:
                 "values_withheld": dict(sorted(self.values_withheld.items())),
                 "quarantined": sum(self.quarantined.values()),
                 "quarantine_reasons": dict(sorted(self.quarantined.items())),
-                "failed": self.failed}
+                "failed": self.failed,
+                "retracted": sum(self.retracted.values()),
+                "retracted_reasons": dict(sorted(self.retracted.items())),
+                "to_delete": sorted(self.to_delete)}
 
 
 @dataclass
@@ -120,7 +129,8 @@ class SyncPlan:
         for name, t in self.targets.items():
             counts[name] = {"new": t.new, "updated": t.updated, "unchanged": t.unchanged,
                             "withheld": sum(t.withheld.values()),
-                            "quarantined": sum(t.quarantined.values()), "failed": t.failed}
+                            "quarantined": sum(t.quarantined.values()), "failed": t.failed,
+                            "retracted": sum(t.retracted.values())}
         return counts
 
     def to_json(self) -> dict[str, Any]:
@@ -134,9 +144,10 @@ class SyncPlan:
 
 @dataclass(frozen=True)
 class WriteStep:
-    """What a target gets of one record: an upsert (new or updated) or nothing (withheld)."""
+    """What a target gets of one record: an upsert (new or updated) or nothing (withheld, or
+    retracted: withheld from a target that holds an earlier version, see `consent_withdrawal`)."""
 
-    kind: Literal["new", "updated", "withheld"]
+    kind: Literal["new", "updated", "withheld", "retracted"]
     outbound: Outbound
     reason: str | None = None
 
@@ -152,7 +163,7 @@ def plan_write(record: CanonicalRecord, content_hash: str, link: IdLink | None, 
     >>> step.kind, sorted(step.outbound.record.values)[:2]
     ('new', ['case_opened_date', 'case_reference'])
     """
-    decision = decide(record, target, policy, codebook)
+    decision = decide_repeated(record, target, policy, codebook)
     outbound = Outbound(CanonicalRecord(envelope=record.envelope, values=decision.allowed_values),
                         decision, content_hash, link)
     if not decision.allowed_values:
@@ -163,8 +174,62 @@ def plan_write(record: CanonicalRecord, content_hash: str, link: IdLink | None, 
     return WriteStep(kind, outbound)
 
 
+class _DecisionShapes:
+    """`decide`'s answers for one policy and codebook, by (target, consent purposes, codes).
+
+    `decide` reads a record's consent purposes and which element codes it holds (their classes,
+    the target's rules), never the values themselves, which it copies into `allowed_values`. So
+    records with the same purposes and the same codes get the same split: the shape is kept
+    (allowed codes in order, withheld with reasons, purposes used) and filled with each record's
+    values. A push of 100,000 intakes meets a handful of shapes.
+    """
+
+    LIMIT = 4096
+
+    def __init__(self, policy: RoutingPolicy, codebook: Codebook) -> None:
+        self.policy = policy  # held, so the identity test below can never match a new object
+        self.codebook = codebook
+        self.shapes: dict[tuple[Any, ...], tuple[tuple[str, ...], tuple[tuple[str, str], ...],
+                                                   frozenset[str], str]] = {}
+
+
+_LAST_SHAPES: list[_DecisionShapes] = []
+
+
+def decide_repeated(record: CanonicalRecord, target: str, policy: RoutingPolicy,
+                    codebook: Codebook) -> Decision:
+    """`decide(record, target, policy, codebook)`, computed once per shape of record (see above).
+
+    Equal to `decide` for every record (`tests/sync/test_plan_shapes.py` holds it to that); the
+    first record of each shape goes through `decide` itself.
+
+    >>> decide_repeated(record, "dhis2", policy, codebook) == decide(record, "dhis2", policy, codebook)
+    True
+    """
+    cache = _LAST_SHAPES[0] if _LAST_SHAPES else None
+    if cache is None or cache.policy is not policy or cache.codebook is not codebook:
+        cache = _DecisionShapes(policy, codebook)
+        _LAST_SHAPES[:] = [cache]
+    values = record.values
+    key = (target, record.envelope.consent_purposes, tuple(values),
+           # the one rule that reads values: a screening's consent (`[screening_cases.consent]`)
+           bool(policy.screening_cases.consent) and screening_consent_applies(record, policy, codebook))
+    shape = cache.shapes.get(key)
+    if shape is None:
+        decision = decide(record, target, policy, codebook)
+        if len(cache.shapes) >= _DecisionShapes.LIMIT:
+            cache.shapes.clear()
+        cache.shapes[key] = (tuple(decision.allowed_values), tuple(decision.withheld),
+                             decision.purposes_used, decision.policy_version)
+        return decision
+    allowed, withheld, used, version = shape
+    return Decision(target=target, policy_version=version,
+                    allowed_values={code: values[code] for code in allowed},
+                    withheld=list(withheld), purposes_used=used)
+
+
 def withheld_reasons(steps: Mapping[str, WriteStep] | list[WriteStep]) -> Counter[str]:
     """Values withheld from the records that travel, counted by `decide` reason."""
     items = steps.values() if isinstance(steps, Mapping) else steps
-    return Counter(reason for step in items if step.kind != "withheld"
+    return Counter(reason for step in items if step.kind not in ("withheld", "retracted")
                    for _code, reason in step.outbound.decision.withheld)

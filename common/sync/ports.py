@@ -19,11 +19,11 @@ outcome it did not record, and that must never duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from tipdata.ledger import IdLink, Watermark
+from tipdata.ledger import IdLink, LedgerTransaction, Watermark
 from tipdata.policy import Decision
 from tipdata.quarantine import QuarantinedRecord
 from tipdata.records import CanonicalRecord
@@ -47,6 +47,10 @@ class SourcePage:
     #: items the source read for this page, and the stream's total when it knows it (progress)
     received: int = 0
     total: int | None = None
+    #: the source's own memory of this page (which Kobo submissions it has seen), written by the
+    #: engine inside the transaction that stores the page, so the two commit together or not at all
+    write_source_state: Callable[[LedgerTransaction], None] | None = field(
+        default=None, repr=False, compare=False)
 
 
 class Source(Protocol):
@@ -81,6 +85,9 @@ class Outbound:
     #: the ledger content hash this was planned from: what the id map records once written
     content_hash: str = field(repr=False)
     link: IdLink | None = None
+    #: element codes the target must drop (consent withdrawn after they were sent); the record
+    #: holds None for each, and the adapter deletes the value on the platform (a null, not a skip)
+    retracted: tuple[str, ...] = ()
 
     @property
     def record_id(self) -> str:

@@ -78,7 +78,8 @@ def open_session(config: SyncConfig, *, codebook: Codebook | None = None,
     policy = load_policy(config.policy_file, codebook=book)
     opened = ledger if ledger is not None else open_ledger_for(config, book, environ)
     try:
-        sources, targets = build_platforms(config, book, policy, platforms or {}, environ)
+        sources, targets = build_platforms(config, book, policy, platforms or {}, environ,
+                                           ledger=opened)
         engine = SyncEngine(opened, book, policy, sources=sources, targets=targets,
                             on_progress=on_progress)
     except BaseException:
@@ -91,7 +92,8 @@ def open_session(config: SyncConfig, *, codebook: Codebook | None = None,
 
 def build_platforms(config: SyncConfig, codebook: Codebook, policy: RoutingPolicy,
                     clients: Mapping[str, Any],
-                    environ: Mapping[str, str] | None = None) -> tuple[list[Source], list[Target]]:
+                    environ: Mapping[str, str] | None = None, *,
+                    ledger: Ledger | None = None) -> tuple[list[Source], list[Target]]:
     """Adapters for every platform configured; each import happens only when it is used."""
     sources: list[Source] = []
     targets: list[Target] = []
@@ -100,7 +102,9 @@ def build_platforms(config: SyncConfig, codebook: Codebook, policy: RoutingPolic
 
         sources.append(JsonLinesSource(list(config.files), codebook, page_size=config.page_size))
     if config.kobo is not None:
-        sources.append(_kobo_source(config, codebook, clients.get("kobo"), environ))
+        if ledger is None:
+            raise ValueError("a Kobo source keeps its pull state in the ledger: pass `ledger`")
+        sources.append(_kobo_source(config, codebook, clients.get("kobo"), environ, ledger))
     if config.frappe is not None and (config.frappe.push or config.frappe.pull):
         site = _frappe_site(config, codebook, policy, clients.get("frappe"))
         if config.frappe.pull:
@@ -113,10 +117,9 @@ def build_platforms(config: SyncConfig, codebook: Codebook, policy: RoutingPolic
 
 
 def _kobo_source(config: SyncConfig, codebook: Codebook, client: Any,
-                 environ: Mapping[str, str] | None) -> Source:
+                 environ: Mapping[str, str] | None, ledger: Ledger) -> Source:
     from tipdata.kobo_forms.connector import KoboClient, resolve_kobo_config
     from tipdata.kobo_forms.pull import PullOptions
-    from tipdata.kobo_forms.pull_state import JsonFilePullState
     from tipdata.sync.adapters.kobo import KoboSource
 
     settings = config.kobo
@@ -135,7 +138,8 @@ def _kobo_source(config: SyncConfig, codebook: Codebook, client: Any,
                                        passphrase.encode("utf-8") if passphrase else None)
     options = PullOptions(private_key=private_key, reconcile=reconcile, reconcile_every=DAILY,
                           page_size=settings.page_size)
-    return KoboSource(client, codebook, settings.forms, JsonFilePullState(settings.state), options)
+    return KoboSource(client, codebook, settings.forms, ledger, options,
+                      legacy_state=settings.state)  # a JSON state of before: imported once
 
 
 def _frappe_site(config: SyncConfig, codebook: Codebook, policy: RoutingPolicy, client: Any) -> Any:
