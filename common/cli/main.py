@@ -23,12 +23,14 @@ from tipdata.build import (
     write_artifacts,
 )
 from tipdata.cli.audit_cmd import audit_command
+from tipdata.cli.demo_cmd import demo_command
 from tipdata.cli.export_cmd import export_app
 from tipdata.cli.init_cmd import init_command
 from tipdata.cli.keys_cmd import keys_app
 from tipdata.cli.link_cmd import link_app
 from tipdata.cli.quarantine_cmd import quarantine_app
 from tipdata.cli.report_cmd import report_command
+from tipdata.cli.serve_cmd import serve_command
 from tipdata.cli.status_cmd import status_command
 from tipdata.cli.sync_cmd import sync_command
 from tipdata.codebook import DEFAULT_CODEBOOK_DIR, check_codebook, load_codebook
@@ -177,9 +179,11 @@ app.add_typer(frappe_app, name="frappe", help="Frappe casework: push and pull ca
 app.add_typer(link_app, name="link", help="Count unique victims across agencies without sharing names.")
 app.add_typer(export_app, name="export", help="Export k-anonymised microdata (CTDC gen-1 / gen-2).")
 app.command("sync")(sync_command)
+app.command("serve")(serve_command)
 app.command("status")(status_command)
 app.command("audit")(audit_command)
 app.command("init")(init_command)
+app.command("demo")(demo_command)
 app.command("report")(report_command)
 app.add_typer(quarantine_app, name="quarantine")
 
