@@ -28,6 +28,7 @@ from tipdata.cli.sync_options import (
 from tipdata.ledger import open_ledger
 from tipdata.statistics.disclosure import DEFAULT_K
 from tipdata.statistics.report import FORMATS, ReportOptions, build_report, write_report
+from tipdata.statistics.report_words import report_languages
 
 
 def report_command(
@@ -44,7 +45,8 @@ def report_command(
     formats: Annotated[list[str] | None, typer.Option(
         "--format", help="html, xlsx or csv; repeat for several (default all three).")] = None,
     title: Annotated[str | None, typer.Option("--title", help="Title of the report.")] = None,
-    language: Annotated[str | None, typer.Option("--language", help="Language of category labels (codebook language code).")] = None,
+    language: Annotated[str | None, typer.Option(
+        "--lang", "--language", help="Language of the whole report: en, fr or es (default en).")] = None,
     trend: Annotated[str, typer.Option("--trend", help="Trend buckets: auto, month, quarter or none.")] = "auto",
     config: ConfigOpt = None,
     ledger_url: Annotated[str | None, typer.Option(
@@ -61,6 +63,8 @@ def report_command(
         fail(f"--rounding {rounding}: choose floor or random", 2)
     if trend not in ("auto", "month", "quarter", "none"):
         fail(f"--trend {trend}: choose auto, month, quarter or none", 2)
+    if language is not None and language not in report_languages():
+        fail(f"--lang {language}: choose {', '.join(report_languages())}", 2)
     with reporting_errors(debug):
         options = ReportOptions(period=period, area=area, k=k, rounding=rounding, linkage=linkage,
                                 title=title, language=language, trend=trend)

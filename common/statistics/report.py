@@ -34,7 +34,7 @@ from tipdata.statistics.catalogue import IndicatorCatalogue, default_codebook, l
 from tipdata.statistics.disclosure import DEFAULT_K, ProtectedTable, Rounding
 from tipdata.statistics.frame import records_frame
 from tipdata.statistics.indicators import compute_indicators
-from tipdata.statistics.report_labels import category_labels, dimension_name, period_text
+from tipdata.statistics.report_labels import area_text, category_labels, dimension_name, period_text
 from tipdata.statistics.report_linkage import (
     OVERLAP_DIMENSION,
     LinkageView,
@@ -44,34 +44,19 @@ from tipdata.statistics.report_linkage import (
 )
 from tipdata.statistics.report_protection import TableToProtect, protect_linked
 from tipdata.statistics.report_trends import Granularity, trend_granularity, trend_tables
+from tipdata.statistics.report_words import ReportWords, report_languages, report_words
 from tipdata.statistics.scope import Area, Period, as_area, as_period
 
 FORMATS: tuple[str, ...] = ("html", "xlsx", "csv")
 SUPPRESSED_MARK = "[c]"
-DEFAULT_TITLE = "Trafficking in persons: indicators"
-#: report sections, by indicator code prefix
-SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("identification", "Identification of victims", ("VIC", "SDG")),
-    ("protection", "Protection and assistance", ("REF", "SVC", "OUT")),
-    ("justice", "Investigation and prosecution", ("JUS",)),
+#: report sections (their titles: `section.<key>` in report_words.yaml), by indicator code prefix
+SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("identification", ("VIC", "SDG")),
+    ("protection", ("REF", "SVC", "OUT")),
+    ("justice", ("JUS",)),
 )
-#: tables the report adds to the catalogue's: name, definition, unit, section
-REPORT_TABLES: dict[str, tuple[str, str, str]] = {
-    "VIC_IDENT_TREND": (
-        "Victims identified (records), by {bucket}",
-        "VIC_IDENT for each {bucket} of the period: identification records dated in it. The "
-        "{bucket}s add up to the period's total.", "identification record"),
-    "VIC_PERSONS_TREND": (
-        "Victims identified (persons, de-duplicated), by {bucket}",
-        "VIC_IDENT_PERSONS for each {bucket} of the period: persons with an identification record "
-        "dated in it. A person identified in two {bucket}s counts in both, once in the total.",
-        "person"),
-    "VIC_PERSONS_OVERLAP": (
-        "Victims identified (persons), by the agencies that identified them",
-        "Persons of VIC_IDENT_PERSONS by the combination of agencies (linkage sources) holding one "
-        "of their identification records of the period: seen by one agency only, or by several. "
-        "Each person is in exactly one row; the rows add up to the total.", "person"),
-}
+#: tables the report adds to the catalogue's (their words: `indicators` in report_words.yaml)
+REPORT_TABLES: tuple[str, ...] = ("VIC_IDENT_TREND", "VIC_PERSONS_TREND", "VIC_PERSONS_OVERLAP")
 
 
 @dataclass(frozen=True)
@@ -83,7 +68,9 @@ class ReportOptions:
     rounds published counts to a multiple of `rounding_base` after suppression. `trend`: month,
     quarter, auto (months up to two years) or none. `population`: a population table for SDG
     16.2.2 rates (see `add_rate`). `codes`: a subset of the catalogue. `generated_on`: a date to
-    print on the report (none by default, so the same data give the same bytes).
+    print on the report (none by default, so the same data give the same bytes). `language`:
+    the report's language, one of `report_languages()` ("en", "fr", "es"; default English):
+    every heading, indicator text, category label, chart and note is written in it.
 
     >>> ReportOptions(period="2025", area="NG", k=11).k
     11
@@ -111,12 +98,18 @@ class Cell:
     value: float | int | None
     suppressed: bool
 
-    def text(self, digits: int = 0) -> str:
+    def text(self, digits: int = 0, words: ReportWords | None = None) -> str:
+        """The cell as printed: `[c]`, a dash for no value, else the number (in `words`'
+        language: 1,234 / 1 234 / 1.234).
+
+        >>> Cell(1234, False).text(), Cell(1234, False).text(0, report_words("fr")), Cell(None, True).text()
+        ('1,234', '1\u202f234', '[c]')
+        """
         if self.suppressed:
             return SUPPRESSED_MARK
         if self.value is None:
             return "–"
-        return f"{self.value:,.{digits}f}"
+        return (words or report_words()).number(self.value, digits)
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,7 +154,9 @@ class PublishedTable:
         column = column or "value"
         unknown = set(categories) - set(self.dimensions)
         if unknown:
-            raise KeyError(f"{self.code} has no dimension {sorted(unknown)}; it has {list(self.dimensions)}")
+            raise KeyError(
+                f"{self.code} has no dimension {sorted(unknown)}; it has {list(self.dimensions)}"
+            )
         mask = pd.Series(True, index=self.data.index)
         for dim in self.dimensions:
             mask &= self.data[dim] == categories.get(dim, self.total_code)
@@ -216,12 +211,23 @@ class Report:
     excluded_without_consent: int
     trend: str | None
     generated_on: dt.date | None
-    sections: tuple[tuple[str, str], ...] = field(default=tuple((key, title) for key, title, _ in SECTIONS))
+    sections: tuple[tuple[str, str], ...] = field(
+        default=tuple((key, report_words()(f"section.{key}")) for key, _ in SECTIONS)
+    )
     notes: tuple[str, ...] = ()
 
     @property
+    def words(self) -> ReportWords:
+        """The report's words in its language."""
+        return report_words(self.language)
+
+    @property
     def period_text(self) -> str:
-        return period_text(self.period)
+        return period_text(self.period, self.words)
+
+    @property
+    def area_text(self) -> str:
+        return area_text(self.area, self.words)
 
     @property
     def suppressed_cells(self) -> int:
@@ -233,8 +239,12 @@ class Report:
 
 # --- building -----------------------------------------------------------------------------------
 
-def build_report(records: Iterable[CanonicalRecord] | pd.DataFrame, codebook: Codebook | None,
-                 options: ReportOptions) -> Report:
+
+def build_report(
+    records: Iterable[CanonicalRecord] | pd.DataFrame,
+    codebook: Codebook | None,
+    options: ReportOptions,
+) -> Report:
     """Compute, protect and describe every table of the report; no file is touched.
 
     >>> report = build_report(ledger.iter_records(), load_codebook(),
@@ -245,9 +255,17 @@ def build_report(records: Iterable[CanonicalRecord] | pd.DataFrame, codebook: Co
     codebook = codebook or default_codebook()
     catalogue = load_catalogue()
     period, area = as_period(options.period), as_area(options.area)
-    language = options.language or codebook.source_language
+    language = options.language or "en"
+    if language not in report_languages():
+        raise ValueError(
+            f"the report cannot be written in {language!r}; choose among "
+            f"{', '.join(report_languages())}"
+        )
     if language not in codebook.languages:
-        raise ValueError(f"language {language!r} is not in the codebook; it has {', '.join(codebook.languages)}")
+        raise ValueError(
+            f"language {language!r} is not in the codebook; it has {', '.join(codebook.languages)}"
+        )
+    words = report_words(language)
     view = as_linkage_view(options.linkage)
     person_of = view.person_of if view else None
     frame = records_frame(records, codebook, catalogue=catalogue)
@@ -255,45 +273,93 @@ def build_report(records: Iterable[CanonicalRecord] | pd.DataFrame, codebook: Co
     codes = list(options.codes) if options.codes is not None else list(catalogue.indicators)
     if person_of is None:  # without a person map VIC_IDENT_PERSONS repeats VIC_IDENT
         codes = [c for c in codes if c != "VIC_IDENT_PERSONS"]
-    needed = list(dict.fromkeys([*codes, "VIC_IDENT", *(["VIC_IDENT_PERSONS"] if person_of else [])]))
-    raw = compute_indicators(frame, period, area, person_of, codebook=codebook, catalogue=catalogue,
-                             codes=needed, population=options.population)
+    needed = list(
+        dict.fromkeys([*codes, "VIC_IDENT", *(["VIC_IDENT_PERSONS"] if person_of else [])])
+    )
+    raw = compute_indicators(
+        frame,
+        period,
+        area,
+        person_of,
+        codebook=codebook,
+        catalogue=catalogue,
+        codes=needed,
+        population=options.population,
+    )
     excluded = int(raw["VIC_IDENT"].attrs.get("excluded_without_consent", 0))
-    totals = {code: _grand_total(raw[code]) for code in ("VIC_IDENT", "VIC_IDENT_PERSONS") if code in raw}
+    totals = {
+        code: _grand_total(raw[code]) for code in ("VIC_IDENT", "VIC_IDENT_PERSONS") if code in raw
+    }
 
     granularity = trend_granularity(period, options.trend)
     extra: dict[str, pd.DataFrame] = {}
     if granularity:
-        extra.update(trend_tables(frame, codebook, catalogue, period, area, person_of, granularity, totals))
+        extra.update(
+            trend_tables(frame, codebook, catalogue, period, area, person_of, granularity, totals)
+        )
     if view is not None:
         extra["VIC_PERSONS_OVERLAP"] = overlap_table(frame, codebook, catalogue, period, area, view)
 
     key_of = {code: _link_key(code, catalogue, deduplicated=person_of is not None) for code in raw}
-    key_of.update({"VIC_IDENT_TREND": key_of["VIC_IDENT"],
-                   "VIC_PERSONS_TREND": key_of.get("VIC_IDENT_PERSONS"),
-                   "VIC_PERSONS_OVERLAP": key_of.get("VIC_IDENT_PERSONS")})
-    to_protect = {code: TableToProtect(table, key_of.get(code)) for code, table in {**raw, **extra}.items()}
-    protected = protect_linked(to_protect, options.k, rounding=options.rounding,
-                               base=options.rounding_base, seed=options.rounding_seed)
+    key_of.update(
+        {
+            "VIC_IDENT_TREND": key_of["VIC_IDENT"],
+            "VIC_PERSONS_TREND": key_of.get("VIC_IDENT_PERSONS"),
+            "VIC_PERSONS_OVERLAP": key_of.get("VIC_IDENT_PERSONS"),
+        }
+    )
+    to_protect = {
+        code: TableToProtect(table, key_of.get(code)) for code, table in {**raw, **extra}.items()
+    }
+    protected = protect_linked(
+        to_protect,
+        options.k,
+        rounding=options.rounding,
+        base=options.rounding_base,
+        seed=options.rounding_seed,
+    )
 
     order = _ordered(codes, extra)
-    tables = {code: _published(code, to_protect[code].table, protected[code], catalogue, codebook,
-                               language, view, granularity) for code in order}
+    tables = {
+        code: _published(
+            code,
+            to_protect[code].table,
+            protected[code],
+            catalogue,
+            codebook,
+            words,
+            view,
+            granularity,
+        )
+        for code in order
+    }
     return Report(
-        title=options.title or DEFAULT_TITLE, period=period, area=area, k=options.k,
-        rounding=_rounding_text(options), language=language, tables=tables,
-        headlines=tuple(_headlines(tables, person_of is not None)),
-        deduplicated=person_of is not None, linkage_sources=view.sources if view else (),
-        linkage_threshold=view.threshold if view else None, excluded_without_consent=excluded,
-        trend=granularity, generated_on=options.generated_on,
-        notes=tuple(_report_notes(person_of is not None, excluded, options)),
+        title=options.title or words("title"),
+        period=period,
+        area=area,
+        k=options.k,
+        rounding=_rounding_text(options, words),
+        language=language,
+        tables=tables,
+        headlines=tuple(_headlines(tables, person_of is not None, words)),
+        deduplicated=person_of is not None,
+        linkage_sources=view.sources if view else (),
+        linkage_threshold=view.threshold if view else None,
+        excluded_without_consent=excluded,
+        trend=granularity,
+        generated_on=options.generated_on,
+        sections=tuple((key, words(f"section.{key}")) for key, _ in SECTIONS),
+        notes=tuple(_report_notes(person_of is not None, excluded, options, words)),
     )
 
 
 def _ordered(codes: list[str], extra: Mapping[str, pd.DataFrame]) -> list[str]:
     """Catalogue order, each report table right after the indicator it breaks down."""
-    after = {"VIC_IDENT_TREND": "VIC_IDENT", "VIC_PERSONS_TREND": "VIC_IDENT_PERSONS",
-             "VIC_PERSONS_OVERLAP": "VIC_IDENT_PERSONS"}
+    after = {
+        "VIC_IDENT_TREND": "VIC_IDENT",
+        "VIC_PERSONS_TREND": "VIC_IDENT_PERSONS",
+        "VIC_PERSONS_OVERLAP": "VIC_IDENT_PERSONS",
+    }
     out = []
     for code in codes:
         out.append(code)
@@ -314,20 +380,31 @@ def _link_key(code: str, catalogue: IndicatorCatalogue, *, deduplicated: bool) -
     population = spec.population
     if population == "victim_persons" and not deduplicated:
         population = "victim_records"  # without a person map each record is a person
-    return (population, spec.date, tuple(sorted(spec.where.items())),
-            spec.measure if spec.statistic != "count" else None)
+    return (
+        population,
+        spec.date,
+        tuple(sorted(spec.where.items())),
+        spec.measure if spec.statistic != "count" else None,
+    )
 
 
 def _section(code: str) -> str:
-    for key, _title, prefixes in SECTIONS:
+    for key, prefixes in SECTIONS:
         if code.startswith(prefixes):
             return key
     return SECTIONS[-1][0]
 
 
-def _published(code: str, table: pd.DataFrame, protected: ProtectedTable, catalogue: IndicatorCatalogue,
-               codebook: Codebook, language: str, view: LinkageView | None,
-               granularity: str | None) -> PublishedTable:
+def _published(
+    code: str,
+    table: pd.DataFrame,
+    protected: ProtectedTable,
+    catalogue: IndicatorCatalogue,
+    codebook: Codebook,
+    words: ReportWords,
+    view: LinkageView | None,
+    granularity: str | None,
+) -> PublishedTable:
     attrs = table.attrs
     dims = tuple(attrs["dimensions"])
     total = attrs.get("total_code", "_T")
@@ -338,132 +415,213 @@ def _published(code: str, table: pd.DataFrame, protected: ProtectedTable, catalo
     for dim in dims:
         categories = list(dict.fromkeys(str(v) for v in data[dim]))
         if dim == OVERLAP_DIMENSION and view is not None:
-            labels[dim] = {total: "Total", **overlap_labels(view.sources)}
+            labels[dim] = {total: words("total"), **overlap_labels(view.sources, words)}
         elif dim in ("month", "quarter"):
-            labels[dim] = {c: ("Total" if c == total else c) for c in categories}
+            labels[dim] = {c: (words("total") if c == total else c) for c in categories}
         else:
-            labels[dim] = category_labels(dim, categories, codebook, catalogue, language, total)
+            labels[dim] = category_labels(dim, categories, codebook, catalogue, words, total)
     if code in catalogue.indicators:
         spec = catalogue.indicators[code]
-        name, definition, unit = spec.name, spec.definition, spec.unit
+        name, definition, unit = (
+            words.indicator(code, part, getattr(spec, part))
+            for part in ("name", "definition", "unit")
+        )
         breakdowns = tuple(b for b in spec.breakdowns if all(d in dims for d in b))
-        extra_fields: dict[str, Any] = {"numerator": spec.numerator, "denominator": spec.denominator,
-                                        "standards": spec.standards}
+        extra_fields: dict[str, Any] = {
+            "numerator": words.indicator(code, "numerator", spec.numerator),
+            "denominator": words.indicator(code, "denominator", spec.denominator),
+            "standards": tuple(words.standard(s) for s in spec.standards),
+        }
     else:
-        name, definition, unit = (text.format(bucket=granularity or "month") for text in REPORT_TABLES[code])
+        bucket = granularity or "month"
+        texts = words.own_table(code)
+        name, definition, unit = (
+            texts[part].format(bucket=words(f"bucket.{bucket}"), buckets=words(f"bucket.{bucket}s"))
+            for part in ("name", "definition", "unit")
+        )
         breakdowns = (dims,)
         extra_fields = {}
+    left_out = attrs.get("left_out") or {}
+    notes = tuple(
+        words(f"note.left_out.{reason}", dimension=dimension_name(dim, catalogue, words))
+        for dim, reason in left_out.items()
+    )
     return PublishedTable(
-        code=code, name=name, definition=definition, unit=unit,
-        statistic=attrs.get("statistic", "count"), section=_section(code), dimensions=dims,
-        dimension_names={d: dimension_name(d, catalogue) for d in dims}, labels=labels,
-        breakdowns=breakdowns, non_additive=tuple(attrs.get("non_additive") or ()),
-        value_columns=value_columns, count_column=attrs.get("count_column", "value"), total_code=total,
-        data=data.reset_index(drop=True), notes=tuple(attrs.get("notes") or ()),
-        deduplicated=bool(attrs.get("deduplicated")), **extra_fields)
+        code=code,
+        name=name,
+        definition=definition,
+        unit=unit,
+        statistic=attrs.get("statistic", "count"),
+        section=_section(code),
+        dimensions=dims,
+        dimension_names={d: dimension_name(d, catalogue, words) for d in dims},
+        labels=labels,
+        breakdowns=breakdowns,
+        non_additive=tuple(attrs.get("non_additive") or ()),
+        value_columns=value_columns,
+        count_column=attrs.get("count_column", "value"),
+        total_code=total,
+        data=data.reset_index(drop=True),
+        notes=notes,
+        deduplicated=bool(attrs.get("deduplicated")),
+        **extra_fields,
+    )
 
 
-def _headlines(tables: Mapping[str, PublishedTable], deduplicated: bool) -> list[Headline]:
+def _headlines(
+    tables: Mapping[str, PublishedTable], deduplicated: bool, words: ReportWords
+) -> list[Headline]:
     out = []
     victims = tables.get("VIC_IDENT")
     persons = tables.get("VIC_IDENT_PERSONS") if deduplicated else None
     if victims is not None:
-        out.append(Headline("victims_records", "Victims identified (records)", victims.cell(),
-                            "identification records of potential, presumed or confirmed victims; a "
-                            "person identified by two agencies counts twice", "VIC_IDENT"))
+        out.append(
+            Headline(
+                "victims_records",
+                words("headline.victims_records"),
+                victims.cell(),
+                words("headline.victims_records.detail"),
+                "VIC_IDENT",
+            )
+        )
     if persons is not None:
-        detail = "after record linkage across agencies"
+        detail = words("headline.victims_persons.detail")
         raw, unique = victims.cell() if victims else Cell(None, True), persons.cell()
         if not raw.suppressed and not unique.suppressed and raw.value:
-            detail = f"{raw.value - unique.value:,} duplicate record(s) removed by record linkage"
-        out.append(Headline("victims_persons", "Unique victims (persons)", unique, detail, "VIC_IDENT_PERSONS"))
+            detail = words(
+                "headline.victims_persons.removed", count=words.number(raw.value - unique.value)
+            )
+        out.append(
+            Headline(
+                "victims_persons",
+                words("headline.victims_persons"),
+                unique,
+                detail,
+                "VIC_IDENT_PERSONS",
+            )
+        )
     overlap = tables.get("VIC_PERSONS_OVERLAP")
     if overlap is not None:
         shared = [c for c in overlap.labels[OVERLAP_DIMENSION] if "+" in c]
         cells = [overlap.cell(seen_by=c) for c in shared]
-        cell = Cell(None, True) if any(c.suppressed for c in cells) else Cell(sum(c.value or 0 for c in cells), False)
-        out.append(Headline("seen_by_several", "Identified by more than one agency", cell,
-                            "persons with identification records at two or more agencies", "VIC_PERSONS_OVERLAP"))
+        cell = (
+            Cell(None, True)
+            if any(c.suppressed for c in cells)
+            else Cell(sum(c.value or 0 for c in cells), False)
+        )
+        out.append(
+            Headline(
+                "seen_by_several",
+                words("headline.seen_by_several"),
+                cell,
+                words("headline.seen_by_several.detail"),
+                "VIC_PERSONS_OVERLAP",
+            )
+        )
     people = persons or victims
     if people is not None and "age_group" in people.dimensions:
         child, whole = people.cell(age_group="child"), people.cell()
-        detail = "presumed minors included"
+        detail = words("headline.children.detail")
         if not child.suppressed and not whole.suppressed and whole.value:
-            detail = f"{100 * child.value / whole.value:.0f}% of {'persons' if people is persons else 'records'}; presumed minors included"
-        out.append(Headline("children", "Children", child, detail, people.code))
-    for key, code, label, detail in (
-        ("referrals", "REF_MADE", "Referrals to services", "referrals made in the period"),
-        ("investigations", "JUS_INVESTIGATIONS", "Persons investigated", "investigations opened (one per suspect)"),
-        ("prosecutions", "JUS_PROSECUTIONS", "Persons prosecuted", "prosecutions filed (one per defendant)"),
-        ("convictions", "JUS_CONVICTIONS", "Persons convicted", "convicted of trafficking in persons"),
+            whom = "persons" if people is persons else "records"
+            detail = words(
+                f"headline.children.share_{whom}", percent=f"{100 * child.value / whole.value:.0f}"
+            )
+        out.append(Headline("children", words("headline.children"), child, detail, people.code))
+    for key, code in (
+        ("referrals", "REF_MADE"),
+        ("investigations", "JUS_INVESTIGATIONS"),
+        ("prosecutions", "JUS_PROSECUTIONS"),
+        ("convictions", "JUS_CONVICTIONS"),
     ):
         if code in tables:
-            out.append(Headline(key, label, tables[code].cell(), detail, code, "response"))
+            out.append(
+                Headline(
+                    key,
+                    words(f"headline.{key}"),
+                    tables[code].cell(),
+                    words(f"headline.{key}.detail"),
+                    code,
+                    "response",
+                )
+            )
         if code == "REF_MADE" and "SVC_DAYS_TO_FIRST" in tables:
             days = tables["SVC_DAYS_TO_FIRST"].cell()
             if days.suppressed or days.value is not None:
-                out.append(Headline("days_to_service", "Median days to first service", days,
-                                    "from identification to the first service received",
-                                    "SVC_DAYS_TO_FIRST", "response"))
+                out.append(
+                    Headline(
+                        "days_to_service",
+                        words("headline.days_to_service"),
+                        days,
+                        words("headline.days_to_service.detail"),
+                        "SVC_DAYS_TO_FIRST",
+                        "response",
+                    )
+                )
     return out
 
 
-def _rounding_text(options: ReportOptions) -> str | None:
+def _rounding_text(options: ReportOptions, words: ReportWords) -> str | None:
     if not options.rounding:
         return None
     base = options.rounding_base or (options.k if options.rounding == "floor" else 5)
-    return ("counts rounded down to a multiple of " if options.rounding == "floor"
-            else "counts randomly rounded (unbiased) to a multiple of ") + str(base)
+    return words(f"rounding.{'floor' if options.rounding == 'floor' else 'random'}", base=base)
 
 
-def _report_notes(deduplicated: bool, excluded: int, options: ReportOptions) -> list[str]:
+def _report_notes(
+    deduplicated: bool, excluded: int, options: ReportOptions, words: ReportWords
+) -> list[str]:
     notes = []
     if not deduplicated:
-        notes.append("No record linkage was given: victims are counted per identification record, "
-                     "and a person identified by two agencies counts twice (SDG 16.2.2 included). "
-                     "Run `tipdata link match` and pass its result to count persons.")
+        notes.append(words("note.not_deduplicated"))
     if excluded:
-        notes.append("Records of persons who did not consent to statistical use are left out of every table.")
+        notes.append(words("note.no_consent"))
     if options.population is None:
-        notes.append("No population table was given: SDG 16.2.2 is published as counts, without the rate per 100,000.")
+        notes.append(words("note.no_population"))
     return notes
 
 
 # --- words -----------------------------------------------------------------------------------------
 
-def readme_rows(report: Report) -> list[tuple[str, str]]:
-    """What the README sheet says (also shown in the HTML report's method section)."""
-    rows = [
-        ("Report", report.title),
-        ("Period", report.period_text),
-        ("Area", report.area.label()),
-        ("Counting", "persons, de-duplicated by record linkage across "
-         + ", ".join(report.linkage_sources) if report.deduplicated
-         else "identification records (no record linkage given: not de-duplicated)"),
-        ("Disclosure control", disclosure_statement(report)),
-        ("Marker", f"{SUPPRESSED_MARK} confidential: the value is not published to protect the "
-         "people counted; the cell is left empty in the CSV files, with suppressed = true."),
-        ("Rounding", report.rounding or "none"),
-        ("Consent", "only records of persons who consented to statistical use are counted"),
-        ("Layout", "one sheet per table; one row per cell; a dimension at _T (Total) is summed over"),
+
+def readme_items(report: Report) -> list[tuple[str, str, str]]:
+    """(key, heading, text) of what the README sheet says; the HTML method section shows some."""
+    words = report.words
+    items = [
+        ("report", words("readme.report"), report.title),
+        ("period", words("readme.period"), report.period_text),
+        ("area", words("readme.area"), report.area_text),
+        (
+            "counting",
+            words("readme.counting"),
+            words("readme.counting.persons", sources=", ".join(report.linkage_sources))
+            if report.deduplicated
+            else words("readme.counting.records"),
+        ),
+        ("disclosure", words("readme.disclosure"), disclosure_statement(report)),
+        ("marker", words("readme.marker"), words("readme.marker.text", mark=SUPPRESSED_MARK)),
+        ("rounding", words("readme.rounding"), report.rounding or words("rounding.none")),
+        ("consent", words("readme.consent"), words("readme.consent.text")),
+        ("layout", words("readme.layout"), words("readme.layout.text")),
     ]
-    rows += [("Note", note) for note in report.notes]
-    return rows
+    if report.language != "en":
+        items.append(("language", words("readme.language"), report.language))
+    items += [("note", words("readme.note"), note) for note in report.notes]
+    return items
+
+
+def readme_rows(report: Report) -> list[tuple[str, str]]:
+    """What the README sheet says, as (heading, text) rows."""
+    return [(heading, text) for _key, heading, text in readme_items(report)]
 
 
 def disclosure_statement(report: Report) -> str:
     """The rules, in words, for every rendering of the report."""
-    return (
-        f"Every table is protected before it is published (k = {report.k}). Primary suppression: "
-        f"every count from 1 to {report.k - 1} is hidden. Secondary suppression: further cells are "
-        "hidden so that no hidden cell can be worked out from the totals - each row or column "
-        "that hides a cell hides at least two, hidden cells never form a pattern the margins "
-        "determine, and a linear-programming check confirms that every hidden cell could take a "
-        "range of values given everything published. Tables that count the same people hide "
-        "the same cells. Means and medians are hidden with their count. Zeros are published.")
+    return report.words("disclosure.statement", k=report.k, k_minus_1=report.k - 1)
 
 
 # --- writing --------------------------------------------------------------------------------------
+
 
 def write_report(report: Report, out_dir: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
     """Write the report into `out_dir` (created if missing): `report.html`, `report.xlsx` and

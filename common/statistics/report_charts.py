@@ -16,7 +16,7 @@ import io
 import re
 import textwrap
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -30,6 +30,8 @@ INK = "#1d232b"
 MUTED = "#5d6672"
 GRID = "#d9dee5"
 MARK = "[c]"
+MONTHS: tuple[str, ...] = tuple("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())
+NumberFormat = Callable[[float, int], str]
 #: figure widths (inches; 72 SVG units each) near the width the page shows them at, so that
 #: text in every chart appears at about the same size as the page's own small print
 BAR_WIDTH = 5.4
@@ -57,9 +59,18 @@ class Series:
     values: tuple[float | None, ...]
 
 
-def bar_chart_svg(chart_id: str, title: str, description: str, categories: Sequence[str],
-                  series: Sequence[Series], *, unit: str = "") -> str:
-    """Horizontal bars, one group per category (one bar per series), values at the bar ends.
+def bar_chart_svg(
+    chart_id: str,
+    title: str,
+    description: str,
+    categories: Sequence[str],
+    series: Sequence[Series],
+    *,
+    unit: str = "",
+    number: NumberFormat | None = None,
+) -> str:
+    """Horizontal bars, one group per category (one bar per series), values at the bar ends
+    (written by `number(value, digits)`, English by default).
 
     >>> svg = bar_chart_svg("c1", "Victims by sex", "Female 40, male 31.", ["Female", "Male"],
     ...                     [Series("records", (40, 31))])
@@ -74,20 +85,36 @@ def bar_chart_svg(chart_id: str, title: str, description: str, categories: Seque
         figure = Figure(figsize=(BAR_WIDTH, height))
         longest = max((len(line) for w in wrapped for line in w.split("\n")), default=4)
         left = min(0.45, (0.2 + longest * 0.075) / BAR_WIDTH)
-        axes = figure.add_axes((left, 0.42 / height, 0.9 - left,
-                                1 - (0.62 + (0.3 if len(series) > 1 else 0)) / height))
+        axes = figure.add_axes(
+            (left, 0.42 / height, 0.9 - left, 1 - (0.62 + (0.3 if len(series) > 1 else 0)) / height)
+        )
         known = [v for s in series for v in s.values if v is not None]
         top = max(known, default=0) or 1
         width = 0.8 / len(series)
         for index, line in enumerate(series):
-            positions = [i + (index - (len(series) - 1) / 2) * width for i in range(len(categories))]
+            positions = [
+                i + (index - (len(series) - 1) / 2) * width for i in range(len(categories))
+            ]
             heights = [v if v is not None else 0 for v in line.values]
-            axes.barh(positions, heights, height=width * 0.92, color=PALETTE[index % len(PALETTE)],
-                      label=plain(line.name))
+            axes.barh(
+                positions,
+                heights,
+                height=width * 0.92,
+                color=PALETTE[index % len(PALETTE)],
+                label=plain(line.name),
+            )
             for y, value in zip(positions, line.values, strict=True):
-                text = MARK if value is None else _number(value)
-                axes.text((value or 0) + top * 0.01, y, text, va="center", ha="left", fontsize=9,
-                          color=MUTED if value is None else INK, style="italic" if value is None else "normal")
+                text = MARK if value is None else _number(value, number)
+                axes.text(
+                    (value or 0) + top * 0.01,
+                    y,
+                    text,
+                    va="center",
+                    ha="left",
+                    fontsize=9,
+                    color=MUTED if value is None else INK,
+                    style="italic" if value is None else "normal",
+                )
         axes.set_yticks(range(len(categories)), wrapped)
         axes.invert_yaxis()
         axes.set_xlim(0, top * 1.18)
@@ -100,28 +127,64 @@ def bar_chart_svg(chart_id: str, title: str, description: str, categories: Seque
         if unit:
             axes.set_xlabel(unit, color=MUTED, fontsize=9)
         if len(series) > 1:
-            figure.legend(loc="upper left", ncols=len(series), frameon=False, fontsize=9,
-                          bbox_to_anchor=(left, 1.0))
+            figure.legend(
+                loc="upper left",
+                ncols=len(series),
+                frameon=False,
+                fontsize=9,
+                bbox_to_anchor=(left, 1.0),
+            )
         return _svg(figure, chart_id, title, description)
 
 
-def trend_chart_svg(chart_id: str, title: str, description: str, buckets: Sequence[str],
-                    bars: Series, line: Series | None = None, *, unit: str = "") -> str:
-    """Columns per month or quarter (`bars`), optionally a line over them (`line`)."""
+def trend_chart_svg(
+    chart_id: str,
+    title: str,
+    description: str,
+    buckets: Sequence[str],
+    bars: Series,
+    line: Series | None = None,
+    *,
+    unit: str = "",
+    number: NumberFormat | None = None,
+    months: Sequence[str] = MONTHS,
+) -> str:
+    """Columns per month or quarter (`bars`), optionally a line over them (`line`); `months`
+    names the months on the axis."""
     with matplotlib.rc_context(_RC):
         figure = Figure(figsize=(TREND_WIDTH, 3.6))
         axes = figure.add_axes((0.06, 0.19, 0.93, 0.68))
         known = [v for v in (*bars.values, *(line.values if line else ())) if v is not None]
         top = max(known, default=0) or 1
         positions = list(range(len(buckets)))
-        axes.bar(positions, [v or 0 for v in bars.values], width=0.7, color=PALETTE[0], label=plain(bars.name))
+        axes.bar(
+            positions,
+            [v or 0 for v in bars.values],
+            width=0.7,
+            color=PALETTE[0],
+            label=plain(bars.name),
+        )
         for x, value in zip(positions, bars.values, strict=True):
-            axes.text(x, (value or 0) + top * 0.015, MARK if value is None else _number(value),
-                      ha="center", va="bottom", fontsize=8.5, color=MUTED if value is None else INK)
+            axes.text(
+                x,
+                (value or 0) + top * 0.015,
+                MARK if value is None else _number(value, number),
+                ha="center",
+                va="bottom",
+                fontsize=8.5,
+                color=MUTED if value is None else INK,
+            )
         if line is not None:
-            axes.plot(positions, [v if v is not None else float("nan") for v in line.values],
-                      color=PALETTE[1], marker="o", markersize=4, linewidth=2, label=plain(line.name))
-        axes.set_xticks(positions, [_short_bucket(b) for b in buckets])
+            axes.plot(
+                positions,
+                [v if v is not None else float("nan") for v in line.values],
+                color=PALETTE[1],
+                marker="o",
+                markersize=4,
+                linewidth=2,
+                label=plain(line.name),
+            )
+        axes.set_xticks(positions, [_short_bucket(b, months) for b in buckets])
         axes.set_ylim(0, top * 1.15)
         axes.yaxis.set_major_locator(MaxNLocator(5, integer=True))
         axes.grid(axis="y", color=GRID, linewidth=0.6)
@@ -133,8 +196,15 @@ def trend_chart_svg(chart_id: str, title: str, description: str, buckets: Sequen
             axes.set_ylabel(unit, color=MUTED, fontsize=9)
         handles, names = axes.get_legend_handles_labels()
         order = sorted(range(len(names)), key=lambda i: names[i] != plain(bars.name))  # bars first
-        figure.legend([handles[i] for i in order], [names[i] for i in order], loc="upper left", ncols=2,
-                      frameon=False, fontsize=9, bbox_to_anchor=(0.05, 1.0))
+        figure.legend(
+            [handles[i] for i in order],
+            [names[i] for i in order],
+            loc="upper left",
+            ncols=2,
+            frameon=False,
+            fontsize=9,
+            bbox_to_anchor=(0.05, 1.0),
+        )
         return _svg(figure, chart_id, title, description)
 
 
@@ -147,16 +217,16 @@ def plain(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def _short_bucket(label: str) -> str:
+def _short_bucket(label: str, months: Sequence[str] = MONTHS) -> str:
     """'2025-03' → 'Mar\\n2025'; quarters stay as they are."""
-    months = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
     if re.fullmatch(r"\d{4}-\d{2}", label):
         return f"{months[int(label[5:]) - 1]}\n{label[:4]}"
     return label.replace("-", "\n")
 
 
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+def _number(value: float, number: NumberFormat | None = None) -> str:
+    digits = 0 if float(value).is_integer() else 1
+    return number(value, digits) if number else f"{value:,.{digits}f}"
 
 
 def _svg(figure: Figure, chart_id: str, title: str, description: str) -> str:
@@ -166,10 +236,13 @@ def _svg(figure: Figure, chart_id: str, title: str, description: str) -> str:
     with matplotlib.rc_context(_RC), warnings.catch_warnings():
         # text stays text (svg.fonttype none): the browser draws glyphs DejaVu Sans lacks
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None,
-                                                       "Type": None})
+        figure.savefig(
+            buffer,
+            format="svg",
+            metadata={"Date": None, "Creator": None, "Format": None, "Type": None},
+        )
     text = buffer.getvalue()
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
     text = _ID.sub(lambda m: f'id="{chart_id}-{m[1]}"', text)
     text = _REF.sub(lambda m: f"{m[1]}{chart_id}-{m[2]}", text)
@@ -178,9 +251,13 @@ def _svg(figure: Figure, chart_id: str, title: str, description: str) -> str:
     assert opening is not None
     root = opening[0]
     view_box = re.search(r'viewBox="([^"]+)"', root)
-    attributes = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
-                  f'id="{chart_id}" class="chart" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc" '
-                  f'viewBox="{view_box[1] if view_box else "0 0 460 300"}" preserveAspectRatio="xMinYMin meet">')
-    labels = (f'<title id="{chart_id}-title">{escape(title)}</title>'
-              f'<desc id="{chart_id}-desc">{escape(description)}</desc>')
-    return attributes + labels + text[opening.end():].strip() + "\n"
+    attributes = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        f'id="{chart_id}" class="chart" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc" '
+        f'viewBox="{view_box[1] if view_box else "0 0 460 300"}" preserveAspectRatio="xMinYMin meet">'
+    )
+    labels = (
+        f'<title id="{chart_id}-title">{escape(title)}</title>'
+        f'<desc id="{chart_id}-desc">{escape(description)}</desc>'
+    )
+    return attributes + labels + text[opening.end() :].strip() + "\n"

@@ -6,7 +6,9 @@ published table by section, then how the numbers were protected. No scripts, no 
 stylesheets from elsewhere: the file opens offline and prints the same everywhere. Every text
 from the codebook or the linkage (labels, agency names) is escaped by the template.
 
-The view built here only reads `Report`, which holds protected tables only.
+The view built here only reads `Report`, which holds protected tables only. Every word on the
+page is in the report's language: the template asks `words` (report_words.yaml) for its own
+sentences, and the view passes translated labels, titles and numbers.
 """
 
 from __future__ import annotations
@@ -22,23 +24,24 @@ from tipdata.statistics.report import (
     PublishedTable,
     Report,
     disclosure_statement,
-    readme_rows,
+    readme_items,
 )
 from tipdata.statistics.report_charts import Series, bar_chart_svg, trend_chart_svg
 from tipdata.statistics.report_linkage import NOT_LINKED, OVERLAP_DIMENSION
+from tipdata.statistics.report_words import ReportWords
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATE = "report.html.j2"
 #: decimals shown per statistic / column
 DIGITS: dict[str, int] = {"count": 0, "mean": 2, "median": 1, "rate": 2, "population": 0}
-COLUMN_NAMES: dict[str, str] = {
-    "value": "Value", "q1": "First quartile", "q3": "Third quartile", "n": "Units (n)",
-    "population": "Population", "rate": "Rate",
-}
-#: breakdowns the charts show, in order: (dimension, chart title)
-CHARTED_BREAKDOWNS: tuple[tuple[str, str], ...] = (
-    ("sex", "by sex"), ("age_band", "by age band"), ("exploitation_form", "by form of exploitation"),
-    ("identifying_agency_type", "by type of identifying organisation"),
+#: value columns with a heading of their own (`column.<name>` in report_words.yaml)
+COLUMN_NAMES: tuple[str, ...] = ("value", "q1", "q3", "n", "population", "rate")
+#: breakdowns the charts show, in order (titles: `chart.breakdown.<dimension>`)
+CHARTED_BREAKDOWNS: tuple[str, ...] = (
+    "sex",
+    "age_band",
+    "exploitation_form",
+    "identifying_agency_type",
 )
 
 
@@ -111,6 +114,7 @@ class ReportView:
     disclosure: str
     mark: str = SUPPRESSED_MARK
     contents: list[tuple[str, str]] = field(default_factory=list)
+    words: ReportWords | None = None
 
 
 def render_report_html(report: Report) -> str:
@@ -118,212 +122,413 @@ def render_report_html(report: Report) -> str:
 
     >>> html = render_report_html(build_report(records, None, ReportOptions(period="2025")))  # doctest: +SKIP
     """
-    environment = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True,
-                              undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True)
-    return environment.get_template(TEMPLATE).render(view=report_view(report))
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    words = report.words
+    return environment.get_template(TEMPLATE).render(
+        view=report_view(report), w=words, number=words.number
+    )
 
 
 def report_view(report: Report) -> ReportView:
+    words = report.words
     sections = []
     for key, title in report.sections:
-        tables = [_table_view(t) for t in report.in_section(key)]
+        tables = [_table_view(t, words) for t in report.in_section(key)]
         if tables:
             sections.append((key, title, tables))
     return ReportView(
         report=report,
-        headlines=[HeadlineView(h.label, h.cell.text(0 if h.cell.value is None or float(h.cell.value).is_integer() else 1),
-                                h.cell.suppressed, h.detail, h.source, h.group) for h in report.headlines],
-        figures=_figures(report),
+        headlines=[
+            HeadlineView(
+                h.label,
+                h.cell.text(
+                    0 if h.cell.value is None or float(h.cell.value).is_integer() else 1, words
+                ),
+                h.cell.suppressed,
+                h.detail,
+                h.source,
+                h.group,
+            )
+            for h in report.headlines
+        ],
+        figures=_figures(report, words),
         sections=sections,
-        method=[row for row in readme_rows(report) if row[0] not in ("Report", "Marker", "Disclosure control", "Layout")],
+        method=[
+            (heading, text)
+            for key, heading, text in readme_items(report)
+            if key not in ("report", "marker", "disclosure", "layout")
+        ],
         disclosure=disclosure_statement(report),
         contents=[(f"sec-{key}", title) for key, title, _ in sections],
+        words=words,
     )
 
 
 # --- tables -----------------------------------------------------------------------------------------
 
-def _table_view(table: PublishedTable) -> TableView:
-    blocks = [_block(table, b) for b in table.breakdowns] or [_block(table, ())]
-    return TableView(table.code, f"t-{table.code}", table.name, table.definition, table.unit,
-                     table.numerator, table.denominator, table.standards, table.notes, blocks,
-                     table.suppressed_cells, len(table.data))
+
+def _table_view(table: PublishedTable, words: ReportWords) -> TableView:
+    blocks = [_block(table, b, words) for b in table.breakdowns] or [_block(table, (), words)]
+    return TableView(
+        table.code,
+        f"t-{table.code}",
+        table.name,
+        table.definition,
+        table.unit,
+        table.numerator,
+        table.denominator,
+        table.standards,
+        table.notes,
+        blocks,
+        table.suppressed_cells,
+        len(table.data),
+    )
 
 
-def _text(table: PublishedTable, value: object, suppressed: bool, column: str) -> CellView:
+def _text(
+    table: PublishedTable, value: object, suppressed: bool, column: str, words: ReportWords
+) -> CellView:
     if suppressed:
         return CellView(SUPPRESSED_MARK, suppressed=True)
-    digits = DIGITS.get(column, DIGITS.get(table.statistic, 0)) if column != table.count_column else 0
+    digits = (
+        DIGITS.get(column, DIGITS.get(table.statistic, 0)) if column != table.count_column else 0
+    )
     if column in ("q1", "q3"):
         digits = DIGITS.get(table.statistic, 1)
     try:
         missing = value is None or value != value
     except TypeError:  # pd.NA
         missing = True
-    return CellView("–" if missing else f"{float(value):,.{digits}f}")
+    return CellView("–" if missing else words.number(float(value), digits))
 
 
-def _block(table: PublishedTable, breakdown: tuple[str, ...]) -> BlockView:
+def _column_name(column: str, words: ReportWords) -> str:
+    return words(f"column.{column}") if column in COLUMN_NAMES else column
+
+
+def _block(table: PublishedTable, breakdown: tuple[str, ...], words: ReportWords) -> BlockView:
     rows_data = table.breakdown_rows(breakdown)
     names = table.dimension_names
-    caption = "Total" if not breakdown else "By " + _joined([names[d][:1].lower() + names[d][1:] for d in breakdown])
+    caption = (
+        words("total")
+        if not breakdown
+        else words(
+            "block.by",
+            dimensions=_joined([names[d][:1].lower() + names[d][1:] for d in breakdown], words),
+        )
+    )
     multi = [d for d in breakdown if d in table.non_additive]
-    note = (f"{names[multi[0]]}: one unit can be in several categories, so the categories add up to "
-            "more than the total.") if multi else None
+    note = words("block.multi_response", dimension=names[multi[0]]) if multi else None
     total = table.total_code
     if len(breakdown) >= 2 and table.statistic == "count" and len(table.value_columns) == 1:
-        return _cross_tab(table, rows_data, breakdown, caption, note)
-    header = [[CellView(names[d], label=True) for d in breakdown]
-              + [CellView(COLUMN_NAMES.get(c, c)) for c in table.value_columns]]
+        return _cross_tab(table, rows_data, breakdown, caption, note, words)
+    header = [
+        [CellView(names[d], label=True) for d in breakdown]
+        + [CellView(_column_name(c, words)) for c in table.value_columns]
+    ]
     if not breakdown:
         header = [[CellView("", label=True)] + header[0]]
     body = []
-    ordered = rows_data.sort_values(by=list(breakdown), key=lambda s: s == total, kind="stable") \
-        if breakdown else rows_data
+    ordered = (
+        rows_data.sort_values(by=list(breakdown), key=lambda s: s == total, kind="stable")
+        if breakdown
+        else rows_data
+    )
     for record in ordered.to_dict("records"):
         is_total = all(record[d] == total for d in breakdown)
-        cells = [CellView(table.labels[d].get(str(record[d]), str(record[d])), total=is_total, label=True)
-                 for d in breakdown]
+        cells = [
+            CellView(
+                table.labels[d].get(str(record[d]), str(record[d])), total=is_total, label=True
+            )
+            for d in breakdown
+        ]
         if not breakdown:
-            cells = [CellView("Total", total=True, label=True)]
-        cells += [_text(table, record[c], bool(record["suppressed"]), c) for c in table.value_columns]
+            cells = [CellView(words("total"), total=True, label=True)]
+        cells += [
+            _text(table, record[c], bool(record["suppressed"]), c, words)
+            for c in table.value_columns
+        ]
         body.append(cells)
     return BlockView(caption, header, body, note)
 
 
-def _cross_tab(table: PublishedTable, rows_data, breakdown: tuple[str, ...], caption: str,
-               note: str | None) -> BlockView:
+def _cross_tab(
+    table: PublishedTable,
+    rows_data,
+    breakdown: tuple[str, ...],
+    caption: str,
+    note: str | None,
+    words: ReportWords,
+) -> BlockView:
     """Rows: every combination of the breakdown's first dimensions; columns: the last one."""
     total = table.total_code
     *row_dims, column_dim = breakdown
     columns = [c for c in dict.fromkeys(rows_data[column_dim].astype(str)) if c != total] + [total]
-    keys = list(dict.fromkeys(tuple(str(r[d]) for d in row_dims) for r in rows_data.to_dict("records")))
+    keys = list(
+        dict.fromkeys(tuple(str(r[d]) for d in row_dims) for r in rows_data.to_dict("records"))
+    )
     keys.sort(key=lambda key: tuple(part == total for part in key))  # totals last, order kept
     lookup = {tuple(str(r[d]) for d in breakdown): r for r in rows_data.to_dict("records")}
     names = table.dimension_names
-    header = [[CellView("", label=True, span=len(row_dims)), CellView(names[column_dim], span=len(columns))],
-              [CellView(names[d], label=True) for d in row_dims]
-              + [CellView(table.labels[column_dim].get(c, c), total=c == total) for c in columns]]
+    header = [
+        [
+            CellView("", label=True, span=len(row_dims)),
+            CellView(names[column_dim], span=len(columns)),
+        ],
+        [CellView(names[d], label=True) for d in row_dims]
+        + [CellView(table.labels[column_dim].get(c, c), total=c == total) for c in columns],
+    ]
     body = []
     for key in keys:
         is_total = all(part == total for part in key)
-        cells = [CellView(table.labels[d].get(part, part), total=is_total, label=True)
-                 for d, part in zip(row_dims, key, strict=True)]
+        cells = [
+            CellView(table.labels[d].get(part, part), total=is_total, label=True)
+            for d, part in zip(row_dims, key, strict=True)
+        ]
         for column in columns:
             record = lookup.get((*key, column))
-            cells.append(CellView("–") if record is None else
-                         _text(table, record["value"], bool(record["suppressed"]), "value"))
+            cells.append(
+                CellView("–")
+                if record is None
+                else _text(table, record["value"], bool(record["suppressed"]), "value", words)
+            )
         body.append(cells)
     return BlockView(caption, header, body, note)
 
 
 # --- figures ----------------------------------------------------------------------------------------
 
-def _joined(words: list[str]) -> str:
+
+def _joined(words_list: list[str], words: ReportWords) -> str:
     """'sex', 'age' → 'sex and age'; three or more with commas."""
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    if len(words_list) == 1:
+        return words_list[0]
+    return ", ".join(words_list[:-1]) + words("and") + words_list[-1]
 
 
 def _value(cell: Cell) -> float | None:
     return None if cell.suppressed or cell.value is None else float(cell.value)
 
 
-def _describe(kind: str, categories: list[str], series: list[Series]) -> str:
+def _describe(kind: str, categories: list[str], series: list[Series], words: ReportWords) -> str:
     parts = []
     for index, category in enumerate(categories):
         values = []
         for line in series:
             value = line.values[index]
-            shown = "confidential" if value is None else f"{value:,.0f}"
+            shown = words("chart.confidential") if value is None else words.number(value)
             values.append(f"{line.name} {shown}" if len(series) > 1 else shown)
         parts.append(f"{category}: {', '.join(values)}")
     return f"{kind}. " + "; ".join(parts) + "."
 
 
-def _data_rows(categories: list[str], series: list[Series]) -> list[list[CellView]]:
+def _data_rows(
+    categories: list[str], series: list[Series], words: ReportWords
+) -> list[list[CellView]]:
     rows = []
     for index, category in enumerate(categories):
         row = [CellView(category, label=True)]
         for line in series:
             value = line.values[index]
-            row.append(CellView(SUPPRESSED_MARK, suppressed=True) if value is None else CellView(f"{value:,.0f}"))
+            row.append(
+                CellView(SUPPRESSED_MARK, suppressed=True)
+                if value is None
+                else CellView(words.number(value))
+            )
         rows.append(row)
     return rows
 
 
-def _bar_figure(anchor: str, title: str, categories: list[str], series: list[Series], source: str,
-                unit: str, note: str | None = None) -> FigureView:
-    description = _describe("Bar chart", categories, series)
-    svg = bar_chart_svg(anchor, title, description, categories, series, unit=unit)
-    return FigureView(anchor, title, svg, ["", *(s.name for s in series)], _data_rows(categories, series),
-                      source, note=note)
+def _bar_figure(
+    anchor: str,
+    title: str,
+    categories: list[str],
+    series: list[Series],
+    source: str,
+    unit: str,
+    words: ReportWords,
+    note: str | None = None,
+) -> FigureView:
+    description = _describe(words("chart.bar"), categories, series, words)
+    svg = bar_chart_svg(
+        anchor, title, description, categories, series, unit=unit, number=words.number
+    )
+    return FigureView(
+        anchor,
+        title,
+        svg,
+        ["", *(s.name for s in series)],
+        _data_rows(categories, series, words),
+        source,
+        note=note,
+    )
 
 
-def _figures(report: Report) -> list[FigureView]:
+def _figures(report: Report, words: ReportWords) -> list[FigureView]:
     tables = report.tables
     figures: list[FigureView] = []
     trend = tables.get("VIC_IDENT_TREND")
     if trend is not None:
         dim = trend.dimensions[0]
         buckets = [str(b) for b in trend.data[dim] if b != trend.total_code]
-        records = Series("Identification records", tuple(_value(trend.cell(**{dim: b})) for b in buckets))
+        records = Series(
+            words("chart.series.records"), tuple(_value(trend.cell(**{dim: b})) for b in buckets)
+        )
         persons_table = tables.get("VIC_PERSONS_TREND")
-        persons = Series("Persons (de-duplicated)", tuple(_value(persons_table.cell(**{dim: b})) for b in buckets)) \
-            if persons_table is not None else None
+        persons = (
+            Series(
+                words("chart.series.persons"),
+                tuple(_value(persons_table.cell(**{dim: b})) for b in buckets),
+            )
+            if persons_table is not None
+            else None
+        )
         series = [records, *([persons] if persons else [])]
-        title = f"Victims identified per {dim}"
-        description = _describe("Column chart" + (" with a line for persons" if persons else ""), buckets, series)
-        svg = trend_chart_svg("fig-trend", title, description, buckets, records, persons, unit="victims")
-        rows = [[CellView(s.name, label=True), *(CellView(SUPPRESSED_MARK, suppressed=True) if v is None
-                                                 else CellView(f"{v:,.0f}") for v in s.values)] for s in series]
-        figures.append(FigureView("fig-trend", title, svg, ["", *buckets], rows,
-                                  "VIC_IDENT_TREND" + (", VIC_PERSONS_TREND" if persons else ""), wide=True))
+        title = words("chart.trend.title", bucket=words(f"bucket.{dim}"))
+        kind = words("chart.column_with_line") if persons else words("chart.column")
+        description = _describe(kind, buckets, series, words)
+        svg = trend_chart_svg(
+            "fig-trend",
+            title,
+            description,
+            buckets,
+            records,
+            persons,
+            unit=words("chart.unit.victims"),
+            number=words.number,
+            months=words.months,
+        )
+        rows = [
+            [
+                CellView(s.name, label=True),
+                *(
+                    CellView(SUPPRESSED_MARK, suppressed=True)
+                    if v is None
+                    else CellView(words.number(v))
+                    for v in s.values
+                ),
+            ]
+            for s in series
+        ]
+        figures.append(
+            FigureView(
+                "fig-trend",
+                title,
+                svg,
+                ["", *buckets],
+                rows,
+                "VIC_IDENT_TREND" + (", VIC_PERSONS_TREND" if persons else ""),
+                wide=True,
+            )
+        )
 
     people = tables.get("VIC_IDENT_PERSONS") if report.deduplicated else tables.get("VIC_IDENT")
     if people is not None:
-        noun = "persons" if report.deduplicated else "identification records"
-        for dim, words in CHARTED_BREAKDOWNS:
+        whom = "persons" if report.deduplicated else "records"
+        for dim in CHARTED_BREAKDOWNS:
             if dim not in people.dimensions:
                 continue
-            codes = [c for c in dict.fromkeys(people.data[dim].astype(str)) if c != people.total_code]
+            codes = [
+                c for c in dict.fromkeys(people.data[dim].astype(str)) if c != people.total_code
+            ]
             cells = [people.cell(**{dim: c}) for c in codes]
-            keep = [i for i, c in enumerate(cells) if c.suppressed or c.value]  # empty categories left out
+            keep = [
+                i for i, c in enumerate(cells) if c.suppressed or c.value
+            ]  # empty categories left out
             categories = [people.labels[dim][codes[i]] for i in keep]
-            series = [Series(noun.capitalize(), tuple(_value(cells[i]) for i in keep))]
+            series = [Series(words(f"chart.noun.{whom}"), tuple(_value(cells[i]) for i in keep))]
             left_out = len(codes) - len(keep)
-            figures.append(_bar_figure(f"fig-{dim}", f"Victims identified {words}", categories, series,
-                                       people.code, noun,
-                                       f"{left_out} categor{'y' if left_out == 1 else 'ies'} with no one "
-                                       f"{'is' if left_out == 1 else 'are'} left out of the chart."
-                                       if left_out else None))
+            figures.append(
+                _bar_figure(
+                    f"fig-{dim}",
+                    words(f"chart.breakdown.{dim}"),
+                    categories,
+                    series,
+                    people.code,
+                    words(f"chart.unit.{whom}"),
+                    words,
+                    words(f"chart.left_out.{'one' if left_out == 1 else 'many'}", count=left_out)
+                    if left_out
+                    else None,
+                )
+            )
 
     overlap = tables.get("VIC_PERSONS_OVERLAP")
     victims = tables.get("VIC_IDENT")
     persons_table = tables.get("VIC_IDENT_PERSONS")
     if overlap is not None and victims is not None and persons_table is not None:
-        figures.append(_bar_figure(
-            "fig-dedup", "Records and unique persons", ["Identification records (raw)", "Unique persons (de-duplicated)"],
-            [Series("Victims", (_value(victims.cell()), _value(persons_table.cell())))],
-            "VIC_IDENT, VIC_IDENT_PERSONS", "victims"))
+        figures.append(
+            _bar_figure(
+                "fig-dedup",
+                words("chart.dedup.title"),
+                [words("chart.dedup.raw"), words("chart.dedup.unique")],
+                [
+                    Series(
+                        words("chart.dedup.series"),
+                        (_value(victims.cell()), _value(persons_table.cell())),
+                    )
+                ],
+                "VIC_IDENT, VIC_IDENT_PERSONS",
+                words("chart.unit.victims"),
+                words,
+            )
+        )
         codes = [c for c in overlap.labels[OVERLAP_DIMENSION] if c != overlap.total_code]
         cells = {c: overlap.cell(seen_by=c) for c in codes}
         codes = [c for c in codes if c != NOT_LINKED or cells[c].suppressed or cells[c].value]
-        figures.append(_bar_figure(
-            "fig-overlap", "Unique persons by the agencies that identified them",
-            [overlap.labels[OVERLAP_DIMENSION][c] for c in codes],
-            [Series("Persons", tuple(_value(cells[c]) for c in codes))], "VIC_PERSONS_OVERLAP", "persons"))
+        figures.append(
+            _bar_figure(
+                "fig-overlap",
+                words("chart.overlap.title"),
+                [overlap.labels[OVERLAP_DIMENSION][c] for c in codes],
+                [Series(words("chart.overlap.series"), tuple(_value(cells[c]) for c in codes))],
+                "VIC_PERSONS_OVERLAP",
+                words("chart.unit.persons"),
+                words,
+            )
+        )
 
-    for anchor, title, items in (
-        ("fig-protection", "Referrals to services", (("REF_MADE", "Referrals made"), ("REF_ACCEPTED", "Accepted"),
-                                                     ("REF_COMPLETED", "Completed"))),
-        ("fig-justice", "Investigation, prosecution and conviction",
-         (("JUS_INVESTIGATIONS", "Persons investigated"), ("JUS_PROSECUTIONS", "Persons prosecuted"),
-          ("JUS_CONVICTIONS", "Persons convicted"))),
+    for anchor, group, items in (
+        (
+            "fig-protection",
+            "protection",
+            (("REF_MADE", "made"), ("REF_ACCEPTED", "accepted"), ("REF_COMPLETED", "completed")),
+        ),
+        (
+            "fig-justice",
+            "justice",
+            (
+                ("JUS_INVESTIGATIONS", "investigated"),
+                ("JUS_PROSECUTIONS", "prosecuted"),
+                ("JUS_CONVICTIONS", "convicted"),
+            ),
+        ),
     ):
-        present = [(code, label) for code, label in items if code in tables]
+        present = [
+            (code, words(f"chart.{group}.{label}")) for code, label in items if code in tables
+        ]
         if present:
-            figures.append(_bar_figure(anchor, title, [label for _, label in present],
-                                       [Series("Number", tuple(_value(tables[c].cell()) for c, _ in present))],
-                                       ", ".join(c for c, _ in present), ""))
+            figures.append(
+                _bar_figure(
+                    anchor,
+                    words(f"chart.{group}.title"),
+                    [label for _, label in present],
+                    [
+                        Series(
+                            words("chart.number"),
+                            tuple(_value(tables[c].cell()) for c, _ in present),
+                        )
+                    ],
+                    ", ".join(c for c, _ in present),
+                    "",
+                    words,
+                )
+            )
     return figures

@@ -25,6 +25,7 @@ from tipdata.linkage.matching import LinkageResult
 from tipdata.model import Codebook
 from tipdata.statistics.catalogue import IndicatorCatalogue
 from tipdata.statistics.populations import Populations
+from tipdata.statistics.report_words import ReportWords, report_words
 from tipdata.statistics.scope import Area, Period
 
 OVERLAP_DIMENSION = "seen_by"
@@ -65,16 +66,25 @@ class LinkageView:
         except (KeyError, TypeError) as exc:
             raise LinkageInputError(
                 f"{where}: no `assignments` list of {{source, id, person}} ({exc!s}). Fix: pass the "
-                "file `tipdata link match --out` wrote.") from None
+                "file `tipdata link match --out` wrote."
+            ) from None
         sources = document.get("sources") or list(dict.fromkeys(s for s, _, _ in rows))
         threshold = (document.get("settings") or {}).get("threshold")
         return cls._build(tuple(str(s) for s in sources), rows, threshold, where)
 
     @classmethod
-    def _build(cls, sources: tuple[str, ...], rows: list[tuple[str, str, str]],
-               threshold: float | None, where: str) -> LinkageView:
-        problems = [f"source name {s!r} cannot be used (reserved or contains {_SEPARATOR!r})"
-                    for s in sources if not s or s in ("_T", NOT_LINKED) or _SEPARATOR in s]
+    def _build(
+        cls,
+        sources: tuple[str, ...],
+        rows: list[tuple[str, str, str]],
+        threshold: float | None,
+        where: str,
+    ) -> LinkageView:
+        problems = [
+            f"source name {s!r} cannot be used (reserved or contains {_SEPARATOR!r})"
+            for s in sources
+            if not s or s in ("_T", NOT_LINKED) or _SEPARATOR in s
+        ]
         person_of: dict[str, str] = {}
         source_of: dict[str, str] = {}
         unknown_sources = set()
@@ -84,15 +94,22 @@ class LinkageView:
             if record in source_of and (source_of[record], person_of[record]) != (source, person):
                 problems.append(f"record {record} is assigned twice")
             person_of[record], source_of[record] = person, source
-        problems += [f"assignment source {s!r} is not among sources {list(sources)}" for s in sorted(unknown_sources)]
+        problems += [
+            f"assignment source {s!r} is not among sources {list(sources)}"
+            for s in sorted(unknown_sources)
+        ]
         if problems:
-            raise LinkageInputError(f"{where}: " + "; ".join(problems[:5])
-                                    + ". Fix: use the result of one `tipdata link match` run.")
+            raise LinkageInputError(
+                f"{where}: "
+                + "; ".join(problems[:5])
+                + ". Fix: use the result of one `tipdata link match` run."
+            )
         return cls(tuple(sources), person_of, source_of, threshold)
 
 
-def as_linkage_view(linkage: LinkageResult | LinkageView | Mapping[str, Any] | str | Path | None
-                    ) -> LinkageView | None:
+def as_linkage_view(
+    linkage: LinkageResult | LinkageView | Mapping[str, Any] | str | Path | None,
+) -> LinkageView | None:
     """Whatever form the linkage comes in (result, parsed JSON, path to the JSON), as a view."""
     if linkage is None or isinstance(linkage, LinkageView):
         return linkage
@@ -103,12 +120,16 @@ def as_linkage_view(linkage: LinkageResult | LinkageView | Mapping[str, Any] | s
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise LinkageInputError(f"{path}: cannot read the linkage result ({exc}). Fix: pass the "
-                                    "file `tipdata link match --out` wrote.") from None
+            raise LinkageInputError(
+                f"{path}: cannot read the linkage result ({exc}). Fix: pass the "
+                "file `tipdata link match --out` wrote."
+            ) from None
         return LinkageView.from_json(document, str(path))
     if isinstance(linkage, Mapping):
         return LinkageView.from_json(linkage)
-    raise TypeError(f"linkage must be a LinkageResult, its JSON or a path, not {type(linkage).__name__}")
+    raise TypeError(
+        f"linkage must be a LinkageResult, its JSON or a path, not {type(linkage).__name__}"
+    )
 
 
 def overlap_categories(sources: tuple[str, ...]) -> tuple[str, ...]:
@@ -117,26 +138,38 @@ def overlap_categories(sources: tuple[str, ...]) -> tuple[str, ...]:
     >>> overlap_categories(("ngo", "police"))
     ('ngo', 'police', 'ngo+police', 'not_linked')
     """
-    combos = [_SEPARATOR.join(c) for size in range(1, len(sources) + 1)
-              for c in combinations(sources, size)]
+    combos = [
+        _SEPARATOR.join(c)
+        for size in range(1, len(sources) + 1)
+        for c in combinations(sources, size)
+    ]
     return (*combos, NOT_LINKED)
 
 
-def overlap_labels(sources: tuple[str, ...]) -> dict[str, str]:
-    """'ngo' → 'ngo only', 'ngo+police' → 'ngo + police', 'not_linked' → a sentence."""
+def overlap_labels(sources: tuple[str, ...], words: ReportWords | None = None) -> dict[str, str]:
+    """'ngo' → 'ngo only', 'ngo+police' → 'ngo + police', 'not_linked' → a sentence (in the
+    language of `words`; agency names stay as the linkage names them)."""
+    words = words or report_words()
     labels = {}
     for code in overlap_categories(sources):
         if code == NOT_LINKED:
-            labels[code] = "No record in the linkage"
+            labels[code] = words("overlap.not_linked")
         elif _SEPARATOR in code:
             labels[code] = " + ".join(code.split(_SEPARATOR))
         else:
-            labels[code] = f"{code} only"
+            labels[code] = words("overlap.only", source=code)
     return labels
 
 
-def overlap_table(frame: pd.DataFrame, codebook: Codebook, catalogue: IndicatorCatalogue,
-                  period: Period, area: Area, view: LinkageView, total: str = "_T") -> pd.DataFrame:
+def overlap_table(
+    frame: pd.DataFrame,
+    codebook: Codebook,
+    catalogue: IndicatorCatalogue,
+    period: Period,
+    area: Area,
+    view: LinkageView,
+    total: str = "_T",
+) -> pd.DataFrame:
     """Persons identified in the period and area (as VIC_IDENT_PERSONS counts them) by the
     combination of sources holding one of their records of the period: a one-dimensional,
     additive table (each person in exactly one combination) with its total.
@@ -145,8 +178,9 @@ def overlap_table(frame: pd.DataFrame, codebook: Codebook, catalogue: IndicatorC
     persons = populations.get("victim_persons")["unit"].astype(object)
     cases = populations.cases
     dates = cases["ident_date"]
-    in_scope = ((dates >= pd.Timestamp(period.start)) & (dates <= pd.Timestamp(period.end))).to_numpy(bool) \
-        & cases["_in_area"].to_numpy(bool)
+    in_scope = (
+        (dates >= pd.Timestamp(period.start)) & (dates <= pd.Timestamp(period.end))
+    ).to_numpy(bool) & cases["_in_area"].to_numpy(bool)
     records = cases.loc[in_scope, "record_id"].astype(object)
     units = records.map(view.person_of).where(lambda s: s.notna(), records)
     sources = records.map(view.source_of)
@@ -162,12 +196,26 @@ def overlap_table(frame: pd.DataFrame, codebook: Codebook, catalogue: IndicatorC
         found = seen.get(unit, set())
         code = _SEPARATOR.join(sorted(found, key=order.__getitem__)) if found else NOT_LINKED
         counts[code] += 1
-    table = pd.DataFrame({OVERLAP_DIMENSION: [total, *categories],
-                          "value": np.array([len(persons), *counts.values()], dtype=np.int64)})
-    table.attrs.update({
-        "indicator": "VIC_PERSONS_OVERLAP", "unit": "person", "statistic": "count",
-        "dimensions": [OVERLAP_DIMENSION], "non_additive": [], "total_code": total,
-        "value_column": "value", "count_column": "value", "notes": [],
-        "period": period.label(), "area": area.label(), "deduplicated": True,
-    })
+    table = pd.DataFrame(
+        {
+            OVERLAP_DIMENSION: [total, *categories],
+            "value": np.array([len(persons), *counts.values()], dtype=np.int64),
+        }
+    )
+    table.attrs.update(
+        {
+            "indicator": "VIC_PERSONS_OVERLAP",
+            "unit": "person",
+            "statistic": "count",
+            "dimensions": [OVERLAP_DIMENSION],
+            "non_additive": [],
+            "total_code": total,
+            "value_column": "value",
+            "count_column": "value",
+            "notes": [],
+            "period": period.label(),
+            "area": area.label(),
+            "deduplicated": True,
+        }
+    )
     return table

@@ -6,6 +6,11 @@ published spreadsheets). Every text cell goes through `formula_safe` and is writ
 cell, so a hostile category label or agency name cannot run as a formula. The bytes are
 reproducible: fixed workbook properties and zip timestamps, as `tipdata.spreadsheet` does for
 the data dictionary.
+
+In the report's language: the README and Contents sheets' names and headings, every name,
+definition and label. Table sheets keep the indicator code as their name and the tidy column
+names (`sex`, `sex_label`, `value`, `suppressed`) as their header, as the CSV files do, so that
+scripts and cross-references work whatever the language; their labels are translated.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ RESERVED_SHEET_NAMES = frozenset({"history"})
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
 
 
-def sheet_names(codes: list[str], taken: tuple[str, ...] = ("README", "Contents")) -> dict[str, str]:
+def sheet_names(
+    codes: list[str], taken: tuple[str, ...] = ("README", "Contents")
+) -> dict[str, str]:
     """A valid, unique sheet name per code: forbidden characters replaced, at most 31
     characters, unique ignoring case (as Excel compares them), a number appended on clashes.
 
@@ -43,10 +50,23 @@ def sheet_names(codes: list[str], taken: tuple[str, ...] = ("README", "Contents"
         while name.casefold() in used:
             number += 1
             suffix = f"~{number}"
-            name = base[:MAX_SHEET_NAME - len(suffix)] + suffix
+            name = base[: MAX_SHEET_NAME - len(suffix)] + suffix
         used.add(name.casefold())
         out[code] = name
     return out
+
+
+def workbook_sheet_names(report: Report) -> dict[str, str]:
+    """Sheet name per sheet: `README` and `Contents` (in the report's language) first, then one
+    per table code; every name valid and unique (see `sheet_names`).
+
+    >>> list(workbook_sheet_names(report).values())[:3]   # doctest: +SKIP
+    ['LISEZ-MOI', 'Sommaire', 'VIC_IDENT']
+    """
+    words = report.words
+    fixed = sheet_names([words("sheet.readme"), words("sheet.contents")], taken=())
+    own = {"README": fixed[words("sheet.readme")], "Contents": fixed[words("sheet.contents")]}
+    return {**own, **sheet_names(list(report.tables), taken=tuple(own.values()))}
 
 
 def report_workbook(report: Report) -> bytes:
@@ -55,10 +75,11 @@ def report_workbook(report: Report) -> bytes:
     workbook.remove(workbook.active)
     workbook.properties.creator = "tipdata"
     workbook.properties.title = formula_safe(report.title)
+    workbook.properties.language = report.language
     workbook.properties.created = workbook.properties.modified = _FIXED_TIME
-    names = sheet_names(list(report.tables))
-    _readme(workbook.create_sheet("README"), report)
-    _contents(workbook.create_sheet("Contents"), report, names)
+    names = workbook_sheet_names(report)
+    _readme(workbook.create_sheet(names["README"]), report)
+    _contents(workbook.create_sheet(names["Contents"]), report, names)
     for code, table in report.tables.items():
         _table_sheet(workbook.create_sheet(names[code]), table, SUPPRESSED_MARK)
     raw = io.BytesIO()
@@ -67,7 +88,7 @@ def report_workbook(report: Report) -> bytes:
 
 
 def _readme(sheet, report: Report) -> None:
-    sheet.append(["Item", "Value"])
+    sheet.append([report.words("readme.item"), report.words("readme.value")])
     for key, value in readme_rows(report):
         sheet.append([formula_safe(key), formula_safe(value)])
     _header(sheet)
@@ -78,11 +99,35 @@ def _readme(sheet, report: Report) -> None:
 
 
 def _contents(sheet, report: Report, names: dict[str, str]) -> None:
-    sheet.append(["Sheet", "Indicator", "Name", "Unit", "Statistic", "Cells", "Suppressed cells", "Definition"])
+    words = report.words
+    sheet.append(
+        [
+            words(f"contents.{column}")
+            for column in (
+                "sheet",
+                "indicator",
+                "name",
+                "unit",
+                "statistic",
+                "cells",
+                "suppressed",
+                "definition",
+            )
+        ]
+    )
     for code, table in report.tables.items():
-        sheet.append([formula_safe(names[code]), formula_safe(code), formula_safe(table.name),
-                      formula_safe(table.unit), table.statistic, len(table.data), table.suppressed_cells,
-                      formula_safe(table.definition)])
+        sheet.append(
+            [
+                formula_safe(names[code]),
+                formula_safe(code),
+                formula_safe(table.name),
+                formula_safe(table.unit),
+                words(f"statistic.{table.statistic}"),
+                len(table.data),
+                table.suppressed_cells,
+                formula_safe(table.definition),
+            ]
+        )
     _header(sheet)
     for letter, width in zip("ABCDEFGH", (22, 22, 60, 20, 10, 8, 10, 100), strict=True):
         sheet.column_dimensions[letter].width = width
