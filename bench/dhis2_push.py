@@ -56,9 +56,15 @@ def sample_value(codebook: Any, element: Any) -> Any:
         return options.codes()[0]
     if element.type == "select_multiple":
         return tuple(sorted(options.codes()[:2]))
-    return {"date": dt.date(2026, 2, 1), "datetime": dt.datetime(2026, 2, 1, 10, tzinfo=dt.UTC),
-            "integer": 3, "decimal": Decimal("2.5"), "boolean": True, "geopoint": (8.48, -13.23),
-            "text": "answer"}[element.type]
+    return {
+        "date": dt.date(2026, 2, 1),
+        "datetime": dt.datetime(2026, 2, 1, 10, tzinfo=dt.UTC),
+        "integer": 3,
+        "decimal": Decimal("2.5"),
+        "boolean": True,
+        "geopoint": (8.48, -13.23),
+        "text": "answer",
+    }[element.type]
 
 
 def form_values(codebook: Any, form_id: str) -> dict[str, Any]:
@@ -83,14 +89,26 @@ def generate(codebook: Any, count: int) -> Iterator[Any]:
     for index in range(count):
         case = index // 4
         if index % 4 == 0:
-            form_id, values = "tip_case_intake", {**intake, "person_pseudo_id": f"P-{case:07d}",
-                                                  "case_reference": f"TIP-{case:07d}"}
+            form_id, values = (
+                "tip_case_intake",
+                {
+                    **intake,
+                    "person_pseudo_id": f"P-{case:07d}",
+                    "case_reference": f"TIP-{case:07d}",
+                },
+            )
         else:
             form_id, values = "tip_referral", {**referral, "svc_case_reference": f"TIP-{case:07d}"}
         source_id = f"uuid:bench-{index:09d}"
-        envelope = Envelope(record_id=record_id_for("kobo:bench", source_id), source_system="kobo:bench",
-                            source_id=source_id, form_id=form_id, collected_at=moment,
-                            updated_at=moment, consent_purposes=purposes)
+        envelope = Envelope(
+            record_id=record_id_for("kobo:bench", source_id),
+            source_system="kobo:bench",
+            source_id=source_id,
+            form_id=form_id,
+            collected_at=moment,
+            updated_at=moment,
+            consent_purposes=purposes,
+        )
         yield CanonicalRecord(envelope=envelope, values=values)
 
 
@@ -101,24 +119,29 @@ def bench_mapping(codebook: Any, package: dict[str, Any], count: int, batch: int
     mapping = mapping_from_package(package, codebook, org_unit=ORG_UNIT)
     records = list(generate(codebook, count))
     values = sum(len(r.values) for r in records) / len(records)
-    print(f"mapping: {count:,} records, {values:.1f} values per record on average, batches of {batch}")
+    print(
+        f"mapping: {count:,} records, {values:.1f} values per record on average, batches of {batch}"
+    )
     policy = load_policy(codebook=codebook)
     runs = {
         "canonical → tracker payload": lambda r: r.values,
-        "with the routing policy (decide per record)":
-            lambda r: decide(r, "dhis2", policy, codebook).allowed_values,
+        "with the routing policy (decide per record)": lambda r: (
+            decide(r, "dhis2", policy, codebook).allowed_values
+        ),
     }
     for label, allowed in runs.items():
         builder = PayloadBuilder(mapping)  # cold caches for each run
         objects = 0
         wall, cpu = time.perf_counter(), time.process_time()
         for start in range(0, count, batch):
-            payload = builder.build((r, allowed(r)) for r in records[start:start + batch])
+            payload = builder.build((r, allowed(r)) for r in records[start : start + batch])
             objects += payload.object_count
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        print(f"  {label}: {count / cpu:,.0f} records/s of CPU time on one core "
-              f"({cpu / count * 1e6:.1f} µs/record; wall clock {count / wall:,.0f}/s; "
-              f"{objects:,} tracker objects)")
+        print(
+            f"  {label}: {count / cpu:,.0f} records/s of CPU time on one core "
+            f"({cpu / count * 1e6:.1f} µs/record; wall clock {count / wall:,.0f}/s; "
+            f"{objects:,} tracker objects)"
+        )
 
 
 def serve_double(version: str, connection: Any) -> None:
@@ -130,7 +153,9 @@ def serve_double(version: str, connection: Any) -> None:
         connection.recv()
 
 
-def bench_push(codebook: Any, package: dict[str, Any], count: int, batch: int, version: str) -> None:
+def bench_push(
+    codebook: Any, package: dict[str, Any], count: int, batch: int, version: str
+) -> None:
     from tests.dhis2.connector_support import connect
 
     context = multiprocessing.get_context("spawn")
@@ -145,7 +170,9 @@ def bench_push(codebook: Any, package: dict[str, Any], count: int, batch: int, v
     remote = Remote()
     remote.base_url, remote.token = base_url, token  # type: ignore[attr-defined]
     try:
-        connector = connect(remote, codebook, package, org_unit=ORG_UNIT, timeout=300, batch_size=batch)
+        connector = connect(
+            remote, codebook, package, org_unit=ORG_UNIT, timeout=300, batch_size=batch
+        )
         installed = connector.install(assign_to=[ORG_UNIT])
         if not installed.ok:
             print("  install failed:", [p.render() for p in installed.problems[:3]])
@@ -158,19 +185,32 @@ def bench_push(codebook: Any, package: dict[str, Any], count: int, batch: int, v
                 checkpoints.append((result.records, rss_mib()))
 
         checkpoints.append((0, rss_mib()))
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = connector.push(generate(codebook, count), progress=progress)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"push against the DHIS2 {version} double: {count:,} records in {elapsed:.1f} s = "
-              f"{count / elapsed:,.0f} records/s ({result.batches} imports of {batch}; "
-              f"pushed {result.pushed:,}, quarantined {len(result.quarantined)})")
-        print("  client RSS (MiB) by records pushed: " +
-              ", ".join(f"{n:,}: {mib:.0f}" for n, mib in checkpoints))
+        print(
+            f"push against the DHIS2 {version} double: {count:,} records in {elapsed:.1f} s = "
+            f"{count / elapsed:,.0f} records/s ({result.batches} imports of {batch}; "
+            f"pushed {result.pushed:,}, quarantined {len(result.quarantined)})"
+        )
+        print(
+            "  client RSS (MiB) by records pushed: "
+            + ", ".join(f"{n:,}: {mib:.0f}" for n, mib in checkpoints)
+        )
         print(f"  client peak RSS {peak:.0f} MiB")
+        print(
+            f"  client CPU {cpu:.1f} s = {cpu / count * 1e6:.0f} µs/record (generate records, "
+            f"map, JSON, dhis2.py/requests) → {count / cpu:,.0f} records/s of client CPU"
+        )
     finally:
         parent.send("stop")
         process.join(timeout=30)
+    double_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(
+        f"  double process CPU {double_cpu.ru_utime + double_cpu.ru_stime:.1f} s (install and push, "
+        "validating every object)"
+    )
 
 
 def main() -> None:
@@ -179,7 +219,9 @@ def main() -> None:
     parser.add_argument("--mapping-count", type=int, default=40_000, help="records to map (40000)")
     parser.add_argument("--batch", type=int, default=250, help="records per tracker import (250)")
     parser.add_argument("--version", default="2.42", choices=("2.40", "2.41", "2.42", "2.43"))
-    parser.add_argument("--mapping-only", action="store_true", help="skip the push against the double")
+    parser.add_argument(
+        "--mapping-only", action="store_true", help="skip the push against the double"
+    )
     args = parser.parse_args()
 
     from tipdata.codebook import load_codebook

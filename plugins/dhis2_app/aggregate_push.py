@@ -54,8 +54,11 @@ from .option_combos import update_option_combos
 
 log = logging.getLogger("tipdata.dhis2")
 
-IMPORT_PARAMS = {"importStrategy": "CREATE_AND_UPDATE", "strictDataElements": "true",
-                 "strictCategoryOptionCombos": "true"}
+IMPORT_PARAMS = {
+    "importStrategy": "CREATE_AND_UPDATE",
+    "strictDataElements": "true",
+    "strictCategoryOptionCombos": "true",
+}
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,22 @@ class ImportSummary:
         return self.status == "SUCCESS" and not self.conflicts
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "dry_run": self.dry_run, "import_count": self.import_count,
-                "description": self.description,
-                "conflicts": [{"object": c.object, "property": c.property, "error_code": c.error_code,
-                               "message": c.message, "indexes": list(c.indexes)} for c in self.conflicts]}
+        return {
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "import_count": self.import_count,
+            "description": self.description,
+            "conflicts": [
+                {
+                    "object": c.object,
+                    "property": c.property,
+                    "error_code": c.error_code,
+                    "message": c.message,
+                    "indexes": list(c.indexes),
+                }
+                for c in self.conflicts
+            ],
+        }
 
 
 def grouped_conflicts(conflicts: Iterable[DataValueConflict]) -> list[DataValueConflict]:
@@ -107,50 +122,87 @@ def grouped_conflicts(conflicts: Iterable[DataValueConflict]) -> list[DataValueC
 
 def read_import_summary(body: Any, *, dry_run: bool) -> ImportSummary | None:
     """The ImportSummary of a (wrapped or bare) dataValueSets answer, or None when there is none."""
-    summary = body.get("response") if isinstance(body, dict) and isinstance(body.get("response"), dict) else body
+    summary = (
+        body.get("response")
+        if isinstance(body, dict) and isinstance(body.get("response"), dict)
+        else body
+    )
     if not isinstance(summary, dict) or "status" not in summary or "importCount" not in summary:
         return None
     conflicts = tuple(
-        DataValueConflict(object=None if c.get("object") is None else str(c.get("object")),
-                          property=c.get("property"), error_code=c.get("errorCode"),
-                          message=str(c.get("value", "")),
-                          indexes=tuple(int(i) for i in c.get("indexes") or ()))
-        for c in summary.get("conflicts") or [] if isinstance(c, dict))
-    counts = {k: int(v) for k, v in (summary.get("importCount") or {}).items() if isinstance(v, int | float)}
-    return ImportSummary(str(summary.get("status")), dry_run, counts, conflicts,
-                         str(summary.get("description") or ""))
+        DataValueConflict(
+            object=None if c.get("object") is None else str(c.get("object")),
+            property=c.get("property"),
+            error_code=c.get("errorCode"),
+            message=str(c.get("value", "")),
+            indexes=tuple(int(i) for i in c.get("indexes") or ()),
+        )
+        for c in summary.get("conflicts") or []
+        if isinstance(c, dict)
+    )
+    counts = {
+        k: int(v)
+        for k, v in (summary.get("importCount") or {}).items()
+        if isinstance(v, int | float)
+    }
+    return ImportSummary(
+        str(summary.get("status")),
+        dry_run,
+        counts,
+        conflicts,
+        str(summary.get("description") or ""),
+    )
 
 
-def import_data_value_set(client: Dhis2Client, payload: Mapping[str, Any], *, dry_run: bool) -> ImportSummary:
+def import_data_value_set(
+    client: Dhis2Client, payload: Mapping[str, Any], *, dry_run: bool
+) -> ImportSummary:
     """`POST /api/dataValueSets` once; a body without an ImportSummary is a PlatformError."""
     params = {**IMPORT_PARAMS, "dryRun": "true" if dry_run else "false"}
     status, body = client.post_json("dataValueSets", payload, params)
     summary = read_import_summary(body, dry_run=dry_run)
     if summary is None:
         message = body.get("message") if isinstance(body, dict) else str(body)[:200]
-        raise PlatformError("POST", client.session.url(client.api("dataValueSets")), status,
-                            f"no import summary in the answer ({message})",
-                            "check the server is DHIS2 2.40 or later")
+        raise PlatformError(
+            "POST",
+            client.api.url("dataValueSets"),
+            status,
+            f"no import summary in the answer ({message})",
+            "check the server is DHIS2 2.40 or later",
+        )
     return summary
 
 
-def fetch_category_option_combos(client: Dhis2Client, category_combos: Iterable[str]) -> list[dict[str, Any]]:
+def fetch_category_option_combos(
+    client: Dhis2Client, category_combos: Iterable[str]
+) -> list[dict[str, Any]]:
     """The server's category option combos of the given category combos (one request, no paging)."""
     combos = sorted(set(category_combos))
     if not combos:
         return []
-    body = client.session.get_json(client.api("categoryOptionCombos"), params={
-        "filter": f"categoryCombo.id:in:[{','.join(combos)}]",
-        "fields": "id,categoryCombo[id],categoryOptions[id]", "paging": "false"})
+    body = client.api.get_json(
+        "categoryOptionCombos",
+        params={
+            "filter": f"categoryCombo.id:in:[{','.join(combos)}]",
+            "fields": "id,categoryCombo[id],categoryOptions[id]",
+            "paging": "false",
+        },
+    )
     items = body.get("categoryOptionCombos") if isinstance(body, dict) else None
     if not isinstance(items, list):
-        raise PlatformError("GET", client.session.url(client.api("categoryOptionCombos")), 200,
-                            "the answer has no categoryOptionCombos list",
-                            "check the server URL points at DHIS2 2.40 or later")
+        raise PlatformError(
+            "GET",
+            client.api.url("categoryOptionCombos"),
+            200,
+            "the answer has no categoryOptionCombos list",
+            "check the server URL points at DHIS2 2.40 or later",
+        )
     return items
 
 
-def generate_category_option_combos(client: Dhis2Client, combos: Iterable[str] | None = None) -> list[str]:
+def generate_category_option_combos(
+    client: Dhis2Client, combos: Iterable[str] | None = None
+) -> list[str]:
     """Ask DHIS2 to generate (and prune) category option combos; needs F_PERFORM_MAINTENANCE.
 
     `combos`: only these category combos (`option_combos.update_option_combos`); None: every combo
@@ -158,8 +210,9 @@ def generate_category_option_combos(client: Dhis2Client, combos: Iterable[str] |
     """
     if combos is not None:
         return update_option_combos(client, combos).warnings
-    client.session.request("POST", client.api("maintenance/categoryOptionComboUpdate"),
-                           expected=(200, 204), idempotent=True)
+    client.api.request(
+        "POST", "maintenance/categoryOptionComboUpdate", expected=(200, 204), idempotent=True
+    )
     return []
 
 
@@ -202,13 +255,20 @@ class AggregatePushResult:
         return all(s.ok for s in summaries) and not self.plan.no_combo
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "version": self.version, "period": self.period, "org_unit": self.org_unit,
-                "k": self.k, "data_set": self.plan.payload.get("dataSet"), **self.plan.to_json(),
-                "excluded_without_consent": self.excluded_without_consent,
-                "combos_generated": self.combos_generated,
-                "dry_run": self.dry_run.to_json() if self.dry_run else None,
-                "commit": self.commit.to_json() if self.commit else None,
-                "warnings": [*self.plan.warnings, *self.warnings]}
+        return {
+            "ok": self.ok,
+            "version": self.version,
+            "period": self.period,
+            "org_unit": self.org_unit,
+            "k": self.k,
+            "data_set": self.plan.payload.get("dataSet"),
+            **self.plan.to_json(),
+            "excluded_without_consent": self.excluded_without_consent,
+            "combos_generated": self.combos_generated,
+            "dry_run": self.dry_run.to_json() if self.dry_run else None,
+            "commit": self.commit.to_json() if self.commit else None,
+            "warnings": [*self.plan.warnings, *self.warnings],
+        }
 
 
 class PeriodTypeMismatch(ValueError):
@@ -217,8 +277,12 @@ class PeriodTypeMismatch(ValueError):
 
 def fetch_data_set(client: Dhis2Client, uid: str) -> dict[str, Any] | None:
     """The server's data set (period type, assigned org units), or None when it has none."""
-    response = client.session.request("GET", client.api(f"dataSets/{uid}"), expected=(200, 404),
-                                      params={"fields": "id,periodType,organisationUnits[id]"})
+    response = client.api.request(
+        "GET",
+        f"dataSets/{uid}",
+        expected=(200, 404),
+        params={"fields": "id,periodType,organisationUnits[id]"},
+    )
     if response.status_code == 404:
         return None
     body = response.json()
@@ -237,7 +301,9 @@ class DataSetState:
 def data_set_state(layout: AggregateLayout, server: Mapping[str, Any] | None) -> DataSetState:
     if server is None:
         return DataSetState(layout.period_type, layout.org_units, False)
-    units = tuple(ref.get("id") for ref in server.get("organisationUnits") or [] if isinstance(ref, dict))
+    units = tuple(
+        ref.get("id") for ref in server.get("organisationUnits") or [] if isinstance(ref, dict)
+    )
     return DataSetState(str(server.get("periodType") or layout.period_type), units, True)
 
 
@@ -248,26 +314,41 @@ def check_period(state: DataSetState, period: ReportingPeriod, data_set: str) ->
             f"data set {data_set} collects {state.period_type} periods and {period.dhis2} is "
             f"{period.period_type}: DHIS2 would store the values and add them up with the data "
             f"set's own periods in analytics. Push a {state.period_type} period, or build the package "
-            "with DeploymentPolicy(aggregate_period_type=...) for another period type")
+            "with DeploymentPolicy(aggregate_period_type=...) for another period type"
+        )
 
 
 def _layout_warnings(layout: AggregateLayout, state: DataSetState, org_unit: str) -> list[str]:
     warnings = [f"package: {p}" for p in layout.problems]
     if not state.on_server:
-        warnings.append(f"the server has no data set {layout.data_set}: install the package first "
-                        "(tipdata dhis2 install)")
+        warnings.append(
+            f"the server has no data set {layout.data_set}: install the package first "
+            "(tipdata dhis2 install)"
+        )
     elif org_unit not in state.org_units:
-        warnings.append(f"org unit {org_unit} is not assigned to the data set {layout.data_set} on the "
-                        "server: assign it (tipdata dhis2 install --assign-org-unit UID) so that data "
-                        "entry and analytics by org unit see the values")
+        warnings.append(
+            f"org unit {org_unit} is not assigned to the data set {layout.data_set} on the "
+            "server: assign it (tipdata dhis2 install --assign-org-unit UID) so that data "
+            "entry and analytics by org unit see the values"
+        )
     return warnings
 
 
-def push_aggregates(client: Dhis2Client, records: Iterable[CanonicalRecord], codebook: Codebook,
-                    package: Mapping[str, Any], *, period: ReportingPeriod, org_unit: str,
-                    k: int = DEFAULT_K, area: Area | None = None, dry_run: bool = False,
-                    generate_combos: bool = False, person_of: Mapping[str, str] | None = None,
-                    tables: AggregateTables | None = None) -> AggregatePushResult:
+def push_aggregates(
+    client: Dhis2Client,
+    records: Iterable[CanonicalRecord],
+    codebook: Codebook,
+    package: Mapping[str, Any],
+    *,
+    period: ReportingPeriod,
+    org_unit: str,
+    k: int = DEFAULT_K,
+    area: Area | None = None,
+    dry_run: bool = False,
+    generate_combos: bool = False,
+    person_of: Mapping[str, str] | None = None,
+    tables: AggregateTables | None = None,
+) -> AggregatePushResult:
     """Compute, protect and send the data set's counts for one period and org unit.
 
     Nothing is committed when the dry run reports a conflict (or with `dry_run=True`). `tables`:
@@ -281,8 +362,9 @@ def push_aggregates(client: Dhis2Client, records: Iterable[CanonicalRecord], cod
     state = data_set_state(layout, fetch_data_set(client, layout.data_set))
     check_period(state, period, layout.data_set)
     if tables is None:
-        tables = protected_tables(records, layout, period.period, area, k=k, codebook=codebook,
-                                  person_of=person_of)
+        tables = protected_tables(
+            records, layout, period.period, area, k=k, codebook=codebook, person_of=person_of
+        )
     found = fetch_category_option_combos(client, layout.category_combos)
     combos = combos_by_options(found)
     generated = False
@@ -292,22 +374,44 @@ def push_aggregates(client: Dhis2Client, records: Iterable[CanonicalRecord], cod
         generation_warnings = generate_category_option_combos(client, incomplete)
         combos = combos_by_options(fetch_category_option_combos(client, layout.category_combos))
         generated = True
-    plan = build_data_value_set(tables.protected, layout, combos, period=period.dhis2, org_unit=org_unit)
-    result = AggregatePushResult(version.text, period.dhis2, org_unit, k, plan,
-                                 tables.excluded_without_consent, combos_generated=generated,
-                                 warnings=[*_layout_warnings(layout, state, org_unit), *generation_warnings,
-                                           *tables.notes])
-    log.info("dhis2 aggregates %s: %d values, %d suppressed, %d unrepresentable, %d without combo",
-             period.dhis2, plan.sent, plan.suppressed, plan.unrepresentable, plan.no_combo)
+    plan = build_data_value_set(
+        tables.protected, layout, combos, period=period.dhis2, org_unit=org_unit
+    )
+    result = AggregatePushResult(
+        version.text,
+        period.dhis2,
+        org_unit,
+        k,
+        plan,
+        tables.excluded_without_consent,
+        combos_generated=generated,
+        warnings=[*_layout_warnings(layout, state, org_unit), *generation_warnings, *tables.notes],
+    )
+    log.info(
+        "dhis2 aggregates %s: %d values, %d suppressed, %d unrepresentable, %d without combo",
+        period.dhis2,
+        plan.sent,
+        plan.suppressed,
+        plan.unrepresentable,
+        plan.no_combo,
+    )
     if not plan.payload["dataValues"]:
         result.warnings.append("no data value to send")
         return result
     result.dry_run = import_data_value_set(client, plan.payload, dry_run=True)
-    log.info("dhis2 dataValueSets dry run: %s %s, %d conflict(s)", result.dry_run.status,
-             result.dry_run.import_count, len(result.dry_run.conflicts))
+    log.info(
+        "dhis2 dataValueSets dry run: %s %s, %d conflict(s)",
+        result.dry_run.status,
+        result.dry_run.import_count,
+        len(result.dry_run.conflicts),
+    )
     if dry_run or not result.dry_run.ok:
         return result
     result.commit = import_data_value_set(client, plan.payload, dry_run=False)
-    log.info("dhis2 dataValueSets import: %s %s, %d conflict(s)", result.commit.status,
-             result.commit.import_count, len(result.commit.conflicts))
+    log.info(
+        "dhis2 dataValueSets import: %s %s, %d conflict(s)",
+        result.commit.status,
+        result.commit.import_count,
+        len(result.commit.conflicts),
+    )
     return result

@@ -22,7 +22,9 @@ if TYPE_CHECKING:  # the connector calls this module before its import
 ASSIGNED = ("programs", "dataSets")
 
 
-def current_assignments(client: Dhis2Client, package: Mapping[str, Any]) -> dict[tuple[str, str], list[str]]:
+def current_assignments(
+    client: Dhis2Client, package: Mapping[str, Any]
+) -> dict[tuple[str, str], list[str]]:
     """(package key, uid) -> org unit UIDs the server assigns the object to (absent objects: none)."""
     found: dict[tuple[str, str], list[str]] = {}
     for key in ASSIGNED:
@@ -30,8 +32,12 @@ def current_assignments(client: Dhis2Client, package: Mapping[str, Any]) -> dict
             uid = obj.get("id") if isinstance(obj, dict) else None
             if not uid:
                 continue
-            response = client.session.request("GET", client.api(f"{key}/{uid}"), expected=(200, 404),
-                                              params={"fields": "id,organisationUnits[id]"})
+            response = client.api.request(
+                "GET",
+                f"{key}/{uid}",
+                expected=(200, 404),
+                params={"fields": "id,organisationUnits[id]"},
+            )
             if response.status_code == 404:
                 continue
             body = response.json()
@@ -40,8 +46,11 @@ def current_assignments(client: Dhis2Client, package: Mapping[str, Any]) -> dict
     return found
 
 
-def assign(package: Mapping[str, Any], org_units: Sequence[str],
-           kept: Mapping[tuple[str, str], Sequence[str]] | None = None) -> dict[str, Any]:
+def assign(
+    package: Mapping[str, Any],
+    org_units: Sequence[str],
+    kept: Mapping[tuple[str, str], Sequence[str]] | None = None,
+) -> dict[str, Any]:
     """A copy of the package whose programs and data sets are assigned to `org_units` as well.
 
     `kept`: the server's current assignments (`current_assignments`), kept first. Order: the
@@ -57,7 +66,9 @@ def assign(package: Mapping[str, Any], org_units: Sequence[str],
             continue
         objects = []
         for obj in package.get(key) or []:
-            own = [ref.get("id") for ref in obj.get("organisationUnits", []) if isinstance(ref, dict)]
+            own = [
+                ref.get("id") for ref in obj.get("organisationUnits", []) if isinstance(ref, dict)
+            ]
             units = dict.fromkeys([*own, *kept.get((key, obj.get("id")), ()), *org_units])
             objects.append({**obj, "organisationUnits": [{"id": uid} for uid in units if uid]})
         copy[key] = objects
@@ -68,13 +79,18 @@ def unassigned(package: Mapping[str, Any]) -> list[str]:
     """Warnings for the tracker programs and data sets assigned to no org unit."""
     warnings = []
     for program in package.get("programs") or []:
-        if program.get("programType", "WITH_REGISTRATION") == "WITH_REGISTRATION" \
-                and not program.get("organisationUnits"):
-            warnings.append(f"program {program.get('code') or program.get('id')} is assigned to no org "
-                            "unit: DHIS2 refuses enrollments until it is (--assign-org-unit UID)")
+        if program.get(
+            "programType", "WITH_REGISTRATION"
+        ) == "WITH_REGISTRATION" and not program.get("organisationUnits"):
+            warnings.append(
+                f"program {program.get('code') or program.get('id')} is assigned to no org "
+                "unit: DHIS2 refuses enrollments until it is (--assign-org-unit UID)"
+            )
     for data_set in package.get("dataSets") or []:
         if not data_set.get("organisationUnits"):
-            warnings.append(f"data set {data_set.get('code') or data_set.get('id')} is assigned to no org "
-                            "unit: assign the org units that report (--assign-org-unit UID) before "
-                            "push-aggregates")
+            warnings.append(
+                f"data set {data_set.get('code') or data_set.get('id')} is assigned to no org "
+                "unit: assign the org units that report (--assign-org-unit UID) before "
+                "push-aggregates"
+            )
     return warnings

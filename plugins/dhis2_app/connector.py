@@ -5,24 +5,24 @@
     result = connector.push(records)                   # quarantines what DHIS2 rejects
     pulled = connector.pull(since=watermark)
 
-Transport is the shared `tipdata.http.PlatformSession` (timeouts on every request, retries with
-backoff on 429/502/503/504 and dropped connections, the User-Agent, errors that name method, URL,
-status, DHIS2's message and a fix) with a personal access token: `Authorization: ApiToken <token>`.
-The token is opaque (never checked for `d2pat_`/`d2p_`), never printed, logged or put in errors.
+Transport is dhis2.py (the product's chosen client): every request goes through a `dhis2.Api`
+(its URL handling, request methods, session and version detection), hardened in `transport.py`
+where dhis2.py falls short: a personal access token (`Authorization: ApiToken <token>`) instead of
+Basic auth, a timeout on every request, retries with backoff on 429/502/503/504 and dropped
+connections, no exception on the 409 that carries DHIS2's import report, and errors that name
+method, URL, status, DHIS2's message and a fix. The token is opaque (never checked for
+`d2pat_`/`d2p_`), never printed, logged or put in errors.
 
-Why not dhis2.py (PyPI `dhis2.py` 2.3.0, the client the product first chose): it cannot be made to
-do this cleanly. It always sets Basic auth (no PAT), sends POST/PUT/PATCH without a timeout, never
-retries, raises on every non-2xx although 409 is the normal answer carrying DHIS2's import report,
-turns `async=False` into a string 2.40–2.41 do not match (the import silently runs async), and its
-`get_paged` fails on every tracker export envelope (KeyError on 2.40 `instances`/flat paging and on
-2.41+ `tracker/...` keys). Those are the operations this connector exists for, so it talks to the
-API through `PlatformSession` instead; `dhis2py_api()` still hands ad-hoc scripts a dhis2.py `Api`
-hardened with the PAT header and default timeouts.
+What this module adds on top, because dhis2.py has no helper for it: `async=false` sent as that
+literal string (dhis2.py would send a Python False as `False`, which 2.40–2.41 do not match, so
+the import would silently run async), awaiting a tracker job's report, and paging the tracker
+export envelopes (dhis2.py's `get_paged` raises KeyError on all of them: 2.40 `instances` with
+flat paging, 2.41+ `pager` under a `tracker/...` endpoint).
 
-Version-aware parts (dhis2-api.md §0): `GET /api/system/info` → minor version; tracker export
-envelopes (2.40 `instances` + flat paging, 2.41 `pager` + flat, 2.42+ `pager`); `async=false`
-sent as the literal string both versions families accept. Imports are read from DHIS2's report
-(`response.status`, `typeReports`, `validationReport`), never from the HTTP status alone.
+Version-aware parts (dhis2-api.md §0): `GET /api/system/info` → minor version (dhis2.py's
+`version_int`); tracker export envelopes (2.40 `instances` + flat paging, 2.41 `pager` + flat,
+2.42+ `pager`). Imports are read from DHIS2's report (`response.status`, `typeReports`,
+`validationReport`), never from the HTTP status alone.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from tipdata.http import PlatformError, PlatformSession, ServiceConfig, resolve_secret
+from dhis2.utils import version_to_int
+
+from tipdata.http import PlatformError, ServiceConfig, resolve_secret
 from tipdata.model import Codebook
 from tipdata.policy import RoutingPolicy, decide
 from tipdata.problems import Problem
@@ -58,6 +60,7 @@ from .tracker import (
     mapping_from_package,
     records_from_tracked_entity,
 )
+from .transport import Dhis2Api
 
 log = logging.getLogger("tipdata.dhis2")
 
@@ -78,19 +81,50 @@ PULL_FIELDS = (
 )
 _BACKTICKED = re.compile(r"`([^`]*)`")
 _UID = re.compile(r"^[a-zA-Z][a-zA-Z0-9]{10}$")
-_VALUE_TYPES = frozenset({
-    "TEXT", "LONG_TEXT", "MULTI_TEXT", "LETTER", "PHONE_NUMBER", "EMAIL", "BOOLEAN", "TRUE_ONLY",
-    "DATE", "DATETIME", "TIME", "NUMBER", "UNIT_INTERVAL", "PERCENTAGE", "INTEGER",
-    "INTEGER_POSITIVE", "INTEGER_NEGATIVE", "INTEGER_ZERO_OR_POSITIVE", "USERNAME", "COORDINATE",
-    "ORGANISATION_UNIT", "REFERENCE", "AGE", "URL", "FILE_RESOURCE", "IMAGE", "GEOJSON",
-    "TRACKED_ENTITY", "ENROLLMENT", "EVENT", "RELATIONSHIP", "TRACKED_ENTITY_TYPE",
-})
+_VALUE_TYPES = frozenset(
+    {
+        "TEXT",
+        "LONG_TEXT",
+        "MULTI_TEXT",
+        "LETTER",
+        "PHONE_NUMBER",
+        "EMAIL",
+        "BOOLEAN",
+        "TRUE_ONLY",
+        "DATE",
+        "DATETIME",
+        "TIME",
+        "NUMBER",
+        "UNIT_INTERVAL",
+        "PERCENTAGE",
+        "INTEGER",
+        "INTEGER_POSITIVE",
+        "INTEGER_NEGATIVE",
+        "INTEGER_ZERO_OR_POSITIVE",
+        "USERNAME",
+        "COORDINATE",
+        "ORGANISATION_UNIT",
+        "REFERENCE",
+        "AGE",
+        "URL",
+        "FILE_RESOURCE",
+        "IMAGE",
+        "GEOJSON",
+        "TRACKED_ENTITY",
+        "ENROLLMENT",
+        "EVENT",
+        "RELATIONSHIP",
+        "TRACKED_ENTITY_TYPE",
+    }
+)
 
 
 # --- configuration and session --------------------------------------------------------------------
 
-def resolve_dhis2_config(url: str | None = None, token: str | None = None, *,
-                         timeout: float = 60.0, retries: int = 4) -> ServiceConfig:
+
+def resolve_dhis2_config(
+    url: str | None = None, token: str | None = None, *, timeout: float = 60.0, retries: int = 4
+) -> ServiceConfig:
     """Server and token: argument > environment (`TIPDATA_DHIS2_URL`, `TIPDATA_DHIS2_TOKEN`,
     `TIPDATA_DHIS2_TOKEN_FILE`).
 
@@ -102,8 +136,10 @@ def resolve_dhis2_config(url: str | None = None, token: str | None = None, *,
     """
     base_url = url or os.environ.get(URL_ENV)
     if not base_url:
-        raise ValueError(f"no DHIS2 server given; set {URL_ENV} (the server root, e.g. "
-                         "https://dhis.example.org or https://host/dhis)")
+        raise ValueError(
+            f"no DHIS2 server given; set {URL_ENV} (the server root, e.g. "
+            "https://dhis.example.org or https://host/dhis)"
+        )
     base_url = re.sub(r"/api/?$", "", base_url.rstrip("/"))
     secret = resolve_secret(token, TOKEN_ENV, TOKEN_FILE_ENV)
     return ServiceConfig(base_url, secret, timeout=timeout, retries=retries)
@@ -113,17 +149,23 @@ def dhis2_hint(status: int | None, message: str) -> str:
     """How to fix a failed DHIS2 request, from its status and DHIS2's own words."""
     lowered = message.lower()
     if status is None:
-        return (f"check {URL_ENV} points at the DHIS2 server root (with its context path, "
-                "without /api) and that this machine can reach it; a timeout on a large push "
-                "may need a smaller --batch-size")
+        return (
+            f"check {URL_ENV} points at the DHIS2 server root (with its context path, "
+            "without /api) and that this machine can reach it; a timeout on a large push "
+            "may need a smaller --batch-size"
+        )
     if status == 401:
-        return (f"the personal access token was refused (expired, revoked, or limited to other "
-                f"IPs/methods); create one under Profile → Personal access tokens and put it in "
-                f"{TOKEN_ENV} or the file named by {TOKEN_FILE_ENV}")
+        return (
+            f"the personal access token was refused (expired, revoked, or limited to other "
+            f"IPs/methods); create one under Profile → Personal access tokens and put it in "
+            f"{TOKEN_ENV} or the file named by {TOKEN_FILE_ENV}"
+        )
     if status == 403:
-        return ("the token's user lacks an authority or sharing access: metadata import needs "
-                "F_METADATA_IMPORT, tracker writes need data write sharing on the program, "
-                "stages and tracked-entity type and capture access to the org unit")
+        return (
+            "the token's user lacks an authority or sharing access: metadata import needs "
+            "F_METADATA_IMPORT, tracker writes need data write sharing on the program, "
+            "stages and tracked-entity type and capture access to the org unit"
+        )
     if status == 404:
         return "check the server URL (context path) and the DHIS2 version (2.40–2.43 supported)"
     if status == 409:
@@ -154,75 +196,115 @@ class Dhis2Version:
 
 
 def parse_version(text: str) -> Dhis2Version:
-    """`2.40.4.1`, `2.41-SNAPSHOT`, `2.43.1` → Dhis2Version (minor capped to the supported range)."""
-    match = re.match(r"^\s*2\.(\d+)", text or "")
-    if not match:
+    """`2.40.4.1`, `2.41-SNAPSHOT`, `2.43.1` → Dhis2Version, read by dhis2.py's `version_to_int`."""
+    minor = (
+        version_to_int(text.strip())
+        if isinstance(text, str) and text.strip().startswith("2.")
+        else None
+    )
+    if minor is None:
         raise ValueError(f"cannot read the DHIS2 version {text!r}")
-    return Dhis2Version(text, int(match.group(1)))
+    return Dhis2Version(text, minor)
 
 
 class Dhis2Client:
-    """One DHIS2 server: the session plus the few API calls tipdata needs."""
+    """One DHIS2 server: a hardened dhis2.py `Api` plus the few API calls tipdata needs.
 
-    def __init__(self, config: ServiceConfig, *, session: PlatformSession | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    `client.api` is the `dhis2.Api` (`transport.Dhis2Api`); every request goes through its
+    `request()`, which calls dhis2.py's `get`/`post`/`put`. Endpoints are relative to its
+    `api_url` (`"tracker"`, `"system/info"`), as in dhis2.py.
+    """
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        api: Dhis2Api | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.config = config
         self._sleep = sleep
-        self.session = session or PlatformSession(
-            config, {"Authorization": f"ApiToken {config.secret}"}, hint=dhis2_hint, sleep=sleep)
+        self.api = api or Dhis2Api(config, hint=dhis2_hint, sleep=sleep)
         self._version: Dhis2Version | None = None
 
     def __repr__(self) -> str:
         return f"Dhis2Client({self.config.base_url!r})"
 
-    def api(self, path: str) -> str:
-        return f"api/{path.lstrip('/')}"
-
     @property
     def version(self) -> Dhis2Version:
-        """Detected once from `GET /api/system/info`; refuses versions it was not built for."""
+        """Detected once from `GET /api/system/info` (dhis2.py's `info`, cached there); refuses
+        versions it was not built for."""
         if self._version is None:
-            info = self.session.get_json(self.api("system/info"))
-            version = parse_version(str(info.get("version", "")))
+            version = parse_version(self.api.version)
             if version.minor < SUPPORTED_MINORS.start:
-                raise PlatformError("GET", self.session.url(self.api("system/info")), 200,
-                                    f"DHIS2 {version.text} is older than 2.40",
-                                    "upgrade DHIS2 to 2.40 or later (the new tracker API is required)")
+                raise PlatformError(
+                    "GET",
+                    self.api.url("system/info"),
+                    200,
+                    f"DHIS2 {version.text} is older than 2.40",
+                    "upgrade DHIS2 to 2.40 or later (the new tracker API is required)",
+                )
             if version.minor >= SUPPORTED_MINORS.stop:
-                log.warning("DHIS2 %s is newer than the 2.43 this connector was tested against",
-                            version.text)
+                log.warning(
+                    "DHIS2 %s is newer than the 2.43 this connector was tested against",
+                    version.text,
+                )
             self._version = version
         return self._version
 
-    def post_json(self, path: str, body: Any, params: Mapping[str, str], *,
-                  expected: Sequence[int] = (200, 409), idempotent: bool = True) -> tuple[int, Any]:
-        """POST JSON; return (status, parsed body) for the expected statuses."""
-        response = self.session.request("POST", self.api(path), params=dict(params),
-                                        data=json.dumps(body, separators=(",", ":")).encode(),
-                                        headers={"Content-Type": "application/json"},
-                                        expected=expected, idempotent=idempotent)
+    def post_json(
+        self,
+        endpoint: str,
+        body: Mapping[str, Any],
+        params: Mapping[str, str],
+        *,
+        expected: Sequence[int] = (200, 409),
+        idempotent: bool = True,
+    ) -> tuple[int, Any]:
+        """POST JSON through dhis2.py's `post`; return (status, parsed body) for the expected
+        statuses (409 included by default: it carries DHIS2's import report)."""
+        response = self.api.request(
+            "POST", endpoint, params=params, json=body, expected=expected, idempotent=idempotent
+        )
         try:
             return response.status_code, response.json()
         except ValueError:
-            raise PlatformError("POST", response.url, response.status_code,
-                                "the response is not valid JSON (truncated or an HTML error page)",
-                                "retry; if it persists, check the server URL points at DHIS2") from None
+            raise PlatformError(
+                "POST",
+                self.api.url(endpoint),
+                response.status_code,
+                "the response is not valid JSON (truncated or an HTML error page)",
+                "retry; if it persists, check the server URL points at DHIS2",
+            ) from None
 
     # --- metadata ---------------------------------------------------------------------------
-    def import_metadata(self, package: Mapping[str, Any], mode: Literal["VALIDATE", "COMMIT"]) -> dict[str, Any]:
+    def import_metadata(
+        self, package: Mapping[str, Any], mode: Literal["VALIDATE", "COMMIT"]
+    ) -> dict[str, Any]:
         """`POST /api/metadata`; returns the ImportReport (unwrapped from the WebMessage)."""
-        params = {"importMode": mode, "importStrategy": "CREATE_AND_UPDATE", "atomicMode": "ALL",
-                  "identifier": "UID", "importReportMode": "ERRORS"}
+        params = {
+            "importMode": mode,
+            "importStrategy": "CREATE_AND_UPDATE",
+            "atomicMode": "ALL",
+            "identifier": "UID",
+            "importReportMode": "ERRORS",
+        }
         status, body = self.post_json("metadata", package, params)
         report = body.get("response") if isinstance(body, dict) and "response" in body else body
         if not isinstance(report, dict) or "status" not in report:
-            raise PlatformError("POST", self.session.url(self.api("metadata")), status,
-                                f"no import report in the response ({str(body)[:200]})",
-                                "check the server is DHIS2 2.40 or later")
+            raise PlatformError(
+                "POST",
+                self.api.url("metadata"),
+                status,
+                f"no import report in the response ({str(body)[:200]})",
+                "check the server is DHIS2 2.40 or later",
+            )
         return report
 
     # --- tracker import ---------------------------------------------------------------------
-    def import_tracker(self, payload: Mapping[str, Any], *, job_timeout: float = 600.0) -> dict[str, Any]:
+    def import_tracker(
+        self, payload: Mapping[str, Any], *, job_timeout: float = 600.0
+    ) -> dict[str, Any]:
         """`POST /api/tracker` synchronously (CREATE_AND_UPDATE, atomicMode=OBJECT).
 
         `async=false` goes as that literal string: 2.40–2.41 match only it (a Python False would
@@ -230,38 +312,60 @@ class Dhis2Client:
         answer with a job, its report is awaited. Retrying is safe: every object has a
         deterministic UID, so a repeated import is an update.
         """
-        params = {"async": "false", "importStrategy": "CREATE_AND_UPDATE", "atomicMode": "OBJECT",
-                  "importMode": "COMMIT", "reportMode": "ERRORS"}
+        params = {
+            "async": "false",
+            "importStrategy": "CREATE_AND_UPDATE",
+            "atomicMode": "OBJECT",
+            "importMode": "COMMIT",
+            "reportMode": "ERRORS",
+        }
         status, body = self.post_json("tracker", payload, params)
-        if isinstance(body, dict) and (body.get("response") or {}).get("responseType") == "TrackerJob":
+        if (
+            isinstance(body, dict)
+            and (body.get("response") or {}).get("responseType") == "TrackerJob"
+        ):
             return self.await_job(body["response"]["id"], timeout=job_timeout)
-        if not isinstance(body, dict) or "status" not in body or (
-                status == 409 and "validationReport" not in body):
+        if (
+            not isinstance(body, dict)
+            or "status" not in body
+            or (status == 409 and "validationReport" not in body)
+        ):
             message = body.get("message") if isinstance(body, dict) else str(body)[:200]
-            raise PlatformError("POST", self.session.url(self.api("tracker")), status,
-                                str(message), dhis2_hint(status, str(message)))
+            raise PlatformError(
+                "POST",
+                self.api.url("tracker"),
+                status,
+                str(message),
+                dhis2_hint(status, str(message)),
+            )
         return body
 
     def await_job(self, job_id: str, *, timeout: float = 600.0) -> dict[str, Any]:
         """Poll `/api/tracker/jobs/{id}/report` until it exists (404 until then)."""
         deadline = time.monotonic() + timeout
         delay = 0.2
-        path = self.api(f"tracker/jobs/{job_id}/report")
+        endpoint = f"tracker/jobs/{job_id}/report"
         while True:
-            response = self.session.request("GET", path, params={"reportMode": "ERRORS"},
-                                            expected=(200, 404))
+            response = self.api.request(
+                "GET", endpoint, params={"reportMode": "ERRORS"}, expected=(200, 404)
+            )
             if response.status_code == 200:
                 return response.json()
             if time.monotonic() > deadline:
-                raise PlatformError("GET", response.url, 404,
-                                    f"the import report of job {job_id} was not ready after {timeout:.0f}s",
-                                    "the job may still be running; check it under Data Administration → Jobs")
+                raise PlatformError(
+                    "GET",
+                    self.api.url(endpoint),
+                    404,
+                    f"the import report of job {job_id} was not ready after {timeout:.0f}s",
+                    "the job may still be running; check it under Data Administration → Jobs",
+                )
             self._sleep(delay)
             delay = min(delay * 2, 5.0)
 
     # --- tracker export ---------------------------------------------------------------------
-    def export_pages(self, resource: str, params: Mapping[str, str], *,
-                     page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
+    def export_pages(
+        self, resource: str, params: Mapping[str, str], *, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> Iterator[list[dict[str, Any]]]:
         """Pages of `GET /api/tracker/{resource}` ordered by `updatedAt`, never silently cut.
 
         Re-anchors on the last `updatedAt` seen instead of trusting page numbers, so objects
@@ -273,19 +377,31 @@ class Dhis2Client:
         anchor = params.get("updatedAfter")
         page = 1
         at_anchor: set[str] = set()
-        id_key = {"trackedEntities": "trackedEntity", "events": "event",
-                  "enrollments": "enrollment"}[resource]
+        id_key = {
+            "trackedEntities": "trackedEntity",
+            "events": "event",
+            "enrollments": "enrollment",
+        }[resource]
         while True:
-            query = {**params, "order": "updatedAt:asc", "page": str(page),
-                     "pageSize": str(page_size), "totalPages": "false"}
+            query = {
+                **params,
+                "order": "updatedAt:asc",
+                "page": str(page),
+                "pageSize": str(page_size),
+                "totalPages": "false",
+            }
             if anchor:
                 query["updatedAfter"] = anchor
-            body = self.session.get_json(self.api(f"tracker/{resource}"), params=query)
+            body = self.api.get_json(f"tracker/{resource}", params=query)
             if not isinstance(body, dict) or not isinstance(body.get(key), list):
                 found = ", ".join(sorted(body)) if isinstance(body, dict) else type(body).__name__
-                raise PlatformError("GET", self.session.url(self.api(f"tracker/{resource}")), 200,
-                                    f"expected the collection `{key}` for DHIS2 {version.text}, "
-                                    f"found {found}", "check the detected version matches the server")
+                raise PlatformError(
+                    "GET",
+                    self.api.url(f"tracker/{resource}"),
+                    200,
+                    f"expected the collection `{key}` for DHIS2 {version.text}, found {found}",
+                    "check the detected version matches the server",
+                )
             items = body[key]
             fresh = [item for item in items if item.get(id_key) not in at_anchor]
             if fresh:
@@ -296,9 +412,13 @@ class Dhis2Client:
             if not last or (anchor and aware_time(last) == aware_time(anchor)):
                 page += 1  # a whole page shares one timestamp: step through it by page number
             elif anchor and aware_time(last) < aware_time(anchor):
-                raise PlatformError("GET", self.session.url(self.api(f"tracker/{resource}")), 200,
-                                    "the server ignored order=updatedAt:asc or updatedAfter",
-                                    "check the DHIS2 version; paging cannot continue safely")
+                raise PlatformError(
+                    "GET",
+                    self.api.url(f"tracker/{resource}"),
+                    200,
+                    "the server ignored order=updatedAt:asc or updatedAfter",
+                    "check the DHIS2 version; paging cannot continue safely",
+                )
             else:
                 anchor, page = last, 1
                 at_anchor = set()
@@ -318,31 +438,8 @@ def _has_next_page(body: Mapping[str, Any], page: int, count: int, page_size: in
     return count >= page_size  # 2.40: a full page may have a successor; a short one has not
 
 
-def dhis2py_api(config: ServiceConfig) -> Any:
-    """A dhis2.py `Api` for ad-hoc scripts, hardened: PAT header, a timeout on every request.
-
-    dhis2.py always installs Basic auth and leaves POST/PUT/PATCH without a timeout; this swaps
-    in `ApiToken` and a session whose requests default to the config's timeout. Retries and
-    DHIS2-aware errors stay with `Dhis2Client`. Needs `pip install dhis2.py`.
-    """
-    import requests
-    from dhis2 import Api
-
-    class _TimeoutSession(requests.Session):
-        def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-            if kwargs.get("timeout") is None:
-                kwargs["timeout"] = config.timeout
-            return super().request(method, url, **kwargs)
-
-    api = Api(config.base_url, "token", "unused")
-    session = _TimeoutSession()
-    session.headers.update(api.session.headers)
-    session.headers["Authorization"] = f"ApiToken {config.secret}"
-    api.session = session
-    return api
-
-
 # --- results ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class MetadataProblem:
@@ -375,9 +472,15 @@ class InstallResult:
     option_combos: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "phase": self.phase, "version": self.version, "stats": self.stats,
-                "problems": [p.__dict__ for p in self.problems], "warnings": self.warnings,
-                "option_combos": self.option_combos}
+        return {
+            "ok": self.ok,
+            "phase": self.phase,
+            "version": self.version,
+            "stats": self.stats,
+            "problems": [p.__dict__ for p in self.problems],
+            "warnings": self.warnings,
+            "option_combos": self.option_combos,
+        }
 
 
 @dataclass
@@ -400,13 +503,25 @@ class PushResult:
 
     def to_json(self) -> dict[str, Any]:
         reasons = Counter(q.reason for q in self.quarantined)
-        codes = Counter(p.message.split(":", 1)[0] for q in self.quarantined for p in q.problems
-                        if p.code != "DH401")
-        return {"ok": self.ok, "version": self.version, "records": self.records,
-                "pushed": self.pushed, "skipped": self.skipped, "batches": self.batches,
-                "quarantined": len(self.quarantined), "quarantine_reasons": dict(sorted(reasons.items())),
-                "dhis2_codes": dict(sorted(codes.items())),
-                "withheld": dict(sorted(self.withheld.items())), "stats": self.stats}
+        codes = Counter(
+            p.message.split(":", 1)[0]
+            for q in self.quarantined
+            for p in q.problems
+            if p.code != "DH401"
+        )
+        return {
+            "ok": self.ok,
+            "version": self.version,
+            "records": self.records,
+            "pushed": self.pushed,
+            "skipped": self.skipped,
+            "batches": self.batches,
+            "quarantined": len(self.quarantined),
+            "quarantine_reasons": dict(sorted(reasons.items())),
+            "dhis2_codes": dict(sorted(codes.items())),
+            "withheld": dict(sorted(self.withheld.items())),
+            "stats": self.stats,
+        }
 
 
 @dataclass
@@ -420,13 +535,18 @@ class PullResult:
     unreadable: Counter[str] = field(default_factory=Counter)
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": self.version, "records": self.count,
-                "tracked_entities": self.tracked_entities, "pages": self.pages,
-                "watermark": self.watermark.isoformat() if self.watermark else None,
-                "unreadable": dict(sorted(self.unreadable.items()))}
+        return {
+            "version": self.version,
+            "records": self.count,
+            "tracked_entities": self.tracked_entities,
+            "pages": self.pages,
+            "watermark": self.watermark.isoformat() if self.watermark else None,
+            "unreadable": dict(sorted(self.unreadable.items())),
+        }
 
 
 # --- pure helpers ---------------------------------------------------------------------------
+
 
 def metadata_problems(report: Mapping[str, Any]) -> list[MetadataProblem]:
     """Every error report in a metadata ImportReport, one entry per object and property."""
@@ -435,25 +555,39 @@ def metadata_problems(report: Mapping[str, Any]) -> list[MetadataProblem]:
         object_type = str(type_report.get("klass", "")).rsplit(".", 1)[-1]
         for object_report in type_report.get("objectReports") or []:
             for error in object_report.get("errorReports") or []:
-                problems.append(MetadataProblem(
-                    object_type=object_type, uid=object_report.get("uid"),
-                    name=object_report.get("displayName"),
-                    property=error.get("errorProperty"), code=str(error.get("errorCode")),
-                    message=str(error.get("message"))))
+                problems.append(
+                    MetadataProblem(
+                        object_type=object_type,
+                        uid=object_report.get("uid"),
+                        name=object_report.get("displayName"),
+                        property=error.get("errorProperty"),
+                        code=str(error.get("errorCode")),
+                        message=str(error.get("message")),
+                    )
+                )
     return problems
 
 
 def restricted_in_package(package: Mapping[str, Any], codebook: Codebook) -> list[MetadataProblem]:
     """Objects of the package that would put a restricted element (immigration status) on DHIS2."""
     problems = []
-    for key, object_type in (("trackedEntityAttributes", "TrackedEntityAttribute"),
-                             ("dataElements", "DataElement")):
+    for key, object_type in (
+        ("trackedEntityAttributes", "TrackedEntityAttribute"),
+        ("dataElements", "DataElement"),
+    ):
         for obj in package.get(key, []):
             element = codebook.elements.get(obj.get("code") or "")
             if element is not None and element.sensitivity == RESTRICTED:
-                problems.append(MetadataProblem(object_type, obj.get("id"), obj.get("name"), "code",
-                                                "DH403", f"element {element.code!r} is restricted and "
-                                                "never goes to DHIS2"))
+                problems.append(
+                    MetadataProblem(
+                        object_type,
+                        obj.get("id"),
+                        obj.get("name"),
+                        "code",
+                        "DH403",
+                        f"element {element.code!r} is restricted and never goes to DHIS2",
+                    )
+                )
     return problems
 
 
@@ -472,6 +606,7 @@ def redact(message: str) -> str:
     Tracker messages quote the offending value (`Value \\`X\\` is not a valid option code`), which
     can be case data; quarantine files, logs and the terminal get the redacted text.
     """
+
     def keep(match: re.Match[str]) -> str:
         text = match.group(1)
         if _UID.match(text) or text in _VALUE_TYPES or text.startswith("value_"):
@@ -481,9 +616,13 @@ def redact(message: str) -> str:
     return _BACKTICKED.sub(keep, message)
 
 
-def _element_of(error: Mapping[str, Any], payload: TrackerPayload, mapping: TrackerMapping) -> str | None:
+def _element_of(
+    error: Mapping[str, Any], payload: TrackerPayload, mapping: TrackerMapping
+) -> str | None:
     """The codebook element an error is about, from the UIDs in its args (or its message)."""
-    candidates = [str(a) for a in error.get("args") or []] or _BACKTICKED.findall(str(error.get("message", "")))
+    candidates = [str(a) for a in error.get("args") or []] or _BACKTICKED.findall(
+        str(error.get("message", ""))
+    )
     for candidate in candidates:
         if candidate in mapping.by_uid:
             return mapping.by_uid[candidate]
@@ -491,13 +630,18 @@ def _element_of(error: Mapping[str, Any], payload: TrackerPayload, mapping: Trac
     option_sets = set(candidates)
     for code, value in sent.items():
         target = mapping.targets.get(code)
-        if target and target.option_set in option_sets and any(c in value.split(",") for c in candidates):
+        if (
+            target
+            and target.option_set in option_sets
+            and any(c in value.split(",") for c in candidates)
+        ):
             return code
     return None
 
 
-def quarantine_from_report(report: Mapping[str, Any], payload: TrackerPayload,
-                           mapping: TrackerMapping) -> list[QuarantinedRecord]:
+def quarantine_from_report(
+    report: Mapping[str, Any], payload: TrackerPayload, mapping: TrackerMapping
+) -> list[QuarantinedRecord]:
     """Records whose tracked entity, enrollment or events DHIS2 rejected, with its codes."""
     per_record: dict[str, list[Problem]] = {}
     errors = (report.get("validationReport") or {}).get("errorReports") or []
@@ -520,16 +664,22 @@ def quarantine_from_report(report: Mapping[str, Any], payload: TrackerPayload,
 
 def _quarantine(record: CanonicalRecord, problems: Iterable[Problem]) -> QuarantinedRecord:
     envelope = record.envelope
-    return QuarantinedRecord.from_problems(envelope.source_system, envelope.source_id, problems,
-                                           payload=record.to_json(), record_id=envelope.record_id,
-                                           form_id=envelope.form_id)
+    return QuarantinedRecord.from_problems(
+        envelope.source_system,
+        envelope.source_id,
+        problems,
+        payload=record.to_json(),
+        record_id=envelope.record_id,
+        form_id=envelope.form_id,
+    )
 
 
 def _add_stats(total: dict[str, dict[str, int]], report: Mapping[str, Any]) -> None:
     type_map = (report.get("bundleReport") or {}).get("typeReportMap") or {}
     for tracker_type, type_report in type_map.items():
-        bucket = total.setdefault(tracker_type, {"created": 0, "updated": 0, "deleted": 0,
-                                                 "ignored": 0, "total": 0})
+        bucket = total.setdefault(
+            tracker_type, {"created": 0, "updated": 0, "deleted": 0, "ignored": 0, "total": 0}
+        )
         for key, value in (type_report.get("stats") or {}).items():
             if key in bucket:
                 bucket[key] += int(value)
@@ -555,13 +705,22 @@ def _server_time(moment: dt.datetime) -> str:
 
 # --- the connector ----------------------------------------------------------------------------
 
+
 class Dhis2Connector:
     """install / push / pull for one DHIS2 server and one metadata package."""
 
-    def __init__(self, client: Dhis2Client, codebook: Codebook, package: Mapping[str, Any], *,
-                 policy: RoutingPolicy | None = None, org_unit: str | None = None,
-                 program: str | None = None, uid_for: UidFor | None = None,
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        client: Dhis2Client,
+        codebook: Codebook,
+        package: Mapping[str, Any],
+        *,
+        policy: RoutingPolicy | None = None,
+        org_unit: str | None = None,
+        program: str | None = None,
+        uid_for: UidFor | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
         self.client = client
         self.codebook = codebook
         self.package = package
@@ -573,27 +732,44 @@ class Dhis2Connector:
         self._mapping: TrackerMapping | None = None
 
     @classmethod
-    def from_environment(cls, codebook: Codebook, *, url: str | None = None, token: str | None = None,
-                         package_path: Path | None = None, policy: RoutingPolicy | None = None,
-                         org_unit: str | None = None, program: str | None = None,
-                         timeout: float = 60.0, retries: int = 4,
-                         batch_size: int = DEFAULT_BATCH_SIZE) -> Dhis2Connector:
+    def from_environment(
+        cls,
+        codebook: Codebook,
+        *,
+        url: str | None = None,
+        token: str | None = None,
+        package_path: Path | None = None,
+        policy: RoutingPolicy | None = None,
+        org_unit: str | None = None,
+        program: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 4,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Dhis2Connector:
         """Config from arguments, else `TIPDATA_DHIS2_*`; the package from the builder's file."""
         config = resolve_dhis2_config(url, token, timeout=timeout, retries=retries)
-        return cls(Dhis2Client(config), codebook, load_package(package_path), policy=policy,
-                   org_unit=org_unit or os.environ.get(ORG_UNIT_ENV) or None, program=program,
-                   batch_size=batch_size)
+        return cls(
+            Dhis2Client(config),
+            codebook,
+            load_package(package_path),
+            policy=policy,
+            org_unit=org_unit or os.environ.get(ORG_UNIT_ENV) or None,
+            program=program,
+            batch_size=batch_size,
+        )
 
     @property
     def mapping(self) -> TrackerMapping:
         if self._mapping is None:
-            self._mapping = mapping_from_package(self.package, self.codebook,
-                                                 org_unit=self.org_unit, program=self.program)
+            self._mapping = mapping_from_package(
+                self.package, self.codebook, org_unit=self.org_unit, program=self.program
+            )
         return self._mapping
 
     # --- install --------------------------------------------------------------------------
-    def install(self, *, validate_only: bool = False,
-                assign_to: Sequence[str] = ()) -> InstallResult:
+    def install(
+        self, *, validate_only: bool = False, assign_to: Sequence[str] = ()
+    ) -> InstallResult:
         """Validate the package on the server (`importMode=VALIDATE`), then commit it.
 
         Nothing is committed when validation reports any error; the result lists each object,
@@ -607,19 +783,28 @@ class Dhis2Connector:
         # keep the org units the server already assigns (a re-install must not unassign them)
         package = assign(self.package, assign_to, current_assignments(self.client, self.package))
         warnings = unassigned(package)
-        if version.minor >= 41 and any("publicAccess" in o for objs in package.values()
-                                       if isinstance(objs, list) for o in objs if isinstance(o, dict)):
-            warnings.append(f"DHIS2 {version.text} ignores the legacy `publicAccess` keys; "
-                            "only `sharing` objects take effect")
+        if version.minor >= 41 and any(
+            "publicAccess" in o
+            for objs in package.values()
+            if isinstance(objs, list)
+            for o in objs
+            if isinstance(o, dict)
+        ):
+            warnings.append(
+                f"DHIS2 {version.text} ignores the legacy `publicAccess` keys; "
+                "only `sharing` objects take effect"
+            )
         report = self.client.import_metadata(package, "VALIDATE")
         problems = metadata_problems(report)
         if report.get("status") != "OK" or problems:
             log.info("metadata validation failed: %d problem(s)", len(problems))
-            return InstallResult(False, "validate", version.text, dict(report.get("stats") or {}),
-                                 problems, warnings)
+            return InstallResult(
+                False, "validate", version.text, dict(report.get("stats") or {}), problems, warnings
+            )
         if validate_only:
-            return InstallResult(True, "validate", version.text, dict(report.get("stats") or {}),
-                                 [], warnings)
+            return InstallResult(
+                True, "validate", version.text, dict(report.get("stats") or {}), [], warnings
+            )
         report = self.client.import_metadata(package, "COMMIT")
         problems = metadata_problems(report)
         ok = report.get("status") == "OK" and not problems
@@ -639,9 +824,13 @@ class Dhis2Connector:
             return record.values
         return decide(record, "dhis2", self.policy, self.codebook).allowed_values
 
-    def push(self, records: Iterable[CanonicalRecord], *,
-             progress: Callable[[PushResult], None] | None = None,
-             deletions: Mapping[str, Collection[str]] | None = None) -> PushResult:
+    def push(
+        self,
+        records: Iterable[CanonicalRecord],
+        *,
+        progress: Callable[[PushResult], None] | None = None,
+        deletions: Mapping[str, Collection[str]] | None = None,
+    ) -> PushResult:
         """Send records as nested tracker payloads in batches; quarantine what DHIS2 rejects.
 
         Each batch is one synchronous import with CREATE_AND_UPDATE and atomicMode=OBJECT: the
@@ -654,30 +843,46 @@ class Dhis2Connector:
         builder = PayloadBuilder(mapping, self.uid_for)
         result = PushResult(version.text)
         for batch in _batches(records, self.batch_size):
-            payload = builder.build(((r, self.allowed_values(r)) for r in batch), deletions=deletions)
+            payload = builder.build(
+                ((r, self.allowed_values(r)) for r in batch), deletions=deletions
+            )
             result.records += len(batch)
             result.skipped += len(payload.skipped)
             result.withheld.update(payload.withheld)
             result.quarantined.extend(
                 _quarantine(u.record, [Problem(u.reason, u.message, "dhis2 push")])
-                for u in payload.unplaced)
+                for u in payload.unplaced
+            )
             if payload.object_count:
                 report = self.client.import_tracker(payload.body)
                 _add_stats(result.stats, report)
                 rejected = quarantine_from_report(report, payload, mapping)
                 result.quarantined.extend(rejected)
-                result.pushed += (len(payload.records) - len(rejected) - len(payload.unplaced)
-                                  - len(payload.skipped))
+                result.pushed += (
+                    len(payload.records)
+                    - len(rejected)
+                    - len(payload.unplaced)
+                    - len(payload.skipped)
+                )
             result.batches += 1
-            log.info("dhis2 push batch %d: %d records, %d quarantined so far", result.batches,
-                     len(batch), len(result.quarantined))
+            log.info(
+                "dhis2 push batch %d: %d records, %d quarantined so far",
+                result.batches,
+                len(batch),
+                len(result.quarantined),
+            )
             if progress is not None:
                 progress(result)
         return result
 
     # --- pull -----------------------------------------------------------------------------
-    def pull(self, since: dt.datetime | None = None, *, page_size: int = DEFAULT_PAGE_SIZE,
-             sink: Callable[[CanonicalRecord], None] | None = None) -> PullResult:
+    def pull(
+        self,
+        since: dt.datetime | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        sink: Callable[[CanonicalRecord], None] | None = None,
+    ) -> PullResult:
         """Tracked entities of the program updated at or after `since`, as canonical records.
 
         One record per event (with the person's and the case's attributes); records go to `sink`
@@ -706,8 +911,12 @@ class Dhis2Connector:
                         sink(record)
                     else:
                         result.records.append(record)
-        log.info("dhis2 pull: %d tracked entities, %d records in %d pages",
-                 result.tracked_entities, result.count, result.pages)
+        log.info(
+            "dhis2 pull: %d tracked entities, %d records in %d pages",
+            result.tracked_entities,
+            result.count,
+            result.pages,
+        )
         return result
 
 
@@ -717,6 +926,8 @@ def load_package(path: Path | None = None) -> dict[str, Any]:
     try:
         return json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValueError(f"no DHIS2 metadata package at {file}; build it first (tipdata build)") from None
+        raise ValueError(
+            f"no DHIS2 metadata package at {file}; build it first (tipdata build)"
+        ) from None
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read the DHIS2 metadata package {file}: {exc}") from None

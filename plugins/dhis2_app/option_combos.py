@@ -38,15 +38,20 @@ if TYPE_CHECKING:  # the connector calls this module after its commit
 log = logging.getLogger("tipdata.dhis2")
 
 MAINTENANCE_AUTHORITY = "F_PERFORM_MAINTENANCE"
-MANUAL_STEP = ("Data Administration → Maintenance → Update category option combinations, or "
-               "`tipdata dhis2 push-aggregates --generate-combos` as a user with "
-               f"{MAINTENANCE_AUTHORITY}")
+MANUAL_STEP = (
+    "Data Administration → Maintenance → Update category option combinations, or "
+    "`tipdata dhis2 push-aggregates --generate-combos` as a user with "
+    f"{MAINTENANCE_AUTHORITY}"
+)
 
 
 def package_category_combos(package: Mapping[str, Any]) -> list[str]:
     """UIDs of the package's own category combos (the default combo has its single COC already)."""
-    return [c["id"] for c in package.get("categoryCombos") or []
-            if isinstance(c, dict) and c.get("id") and c["id"] != DEFAULT_CATEGORY_COMBO]
+    return [
+        c["id"]
+        for c in package.get("categoryCombos") or []
+        if isinstance(c, dict) and c.get("id") and c["id"] != DEFAULT_CATEGORY_COMBO
+    ]
 
 
 @dataclass(frozen=True)
@@ -78,10 +83,16 @@ class OptionComboReport:
         return sum(getattr(u, key) for u in self.updates)
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "denied": self.denied,
-                "created": self.total("created"), "updated": self.total("updated"),
-                "deleted": self.total("deleted"), "not_deleted": self.total("ignored"),
-                "combos": [u.__dict__ for u in self.updates], "warnings": self.warnings}
+        return {
+            "ok": self.ok,
+            "denied": self.denied,
+            "created": self.total("created"),
+            "updated": self.total("updated"),
+            "deleted": self.total("deleted"),
+            "not_deleted": self.total("ignored"),
+            "combos": [u.__dict__ for u in self.updates],
+            "warnings": self.warnings,
+        }
 
 
 def _counts(summaries: Any) -> dict[str, int]:
@@ -106,14 +117,18 @@ def update_option_combos(client: Dhis2Client, combos: Iterable[str]) -> OptionCo
     """
     report = OptionComboReport()
     for uid in combos:
-        response = client.session.request(
-            "POST", client.api(f"maintenance/categoryOptionComboUpdate/categoryCombo/{uid}"),
-            expected=(200, 204, 403, 409), idempotent=True)
+        response = client.api.request(
+            "POST",
+            f"maintenance/categoryOptionComboUpdate/categoryCombo/{uid}",
+            expected=(200, 204, 403, 409),
+            idempotent=True,
+        )
         if response.status_code == 403:
             report.denied = True
             report.warnings.append(
                 f"the DHIS2 user lacks {MAINTENANCE_AUTHORITY}, so DHIS2 did not generate the category "
-                f"option combos of the aggregate data set (needed before push-aggregates): {MANUAL_STEP}")
+                f"option combos of the aggregate data set (needed before push-aggregates): {MANUAL_STEP}"
+            )
             break
         body: Any = None
         if response.status_code != 204 and response.content:
@@ -124,16 +139,30 @@ def update_option_combos(client: Dhis2Client, combos: Iterable[str]) -> OptionCo
         message = str(body.get("message") or "") if isinstance(body, dict) else ""
         status = str(body.get("status") or "OK") if isinstance(body, dict) else "OK"
         counts = _counts(body.get("response") if isinstance(body, dict) else None)
-        update = ComboUpdate(uid, status, counts["imported"], counts["updated"], counts["deleted"],
-                             counts["ignored"], message)
+        update = ComboUpdate(
+            uid,
+            status,
+            counts["imported"],
+            counts["updated"],
+            counts["deleted"],
+            counts["ignored"],
+            message,
+        )
         report.updates.append(update)
         if response.status_code == 409 and status != "WARNING":
-            report.warnings.append(f"category combo {uid}: DHIS2 did not update its option combos "
-                                   f"({message or 'conflict'}); {MANUAL_STEP}")
+            report.warnings.append(
+                f"category combo {uid}: DHIS2 did not update its option combos "
+                f"({message or 'conflict'}); {MANUAL_STEP}"
+            )
         elif update.ignored:
             report.warnings.append(
                 f"category combo {uid}: {update.ignored} obsolete option combo(s) hold data and were "
-                "kept (DHIS2 prunes only unused ones)")
-    log.info("category option combos: %d created, %d deleted, denied=%s",
-             report.total("created"), report.total("deleted"), report.denied)
+                "kept (DHIS2 prunes only unused ones)"
+            )
+    log.info(
+        "category option combos: %d created, %d deleted, denied=%s",
+        report.total("created"),
+        report.total("deleted"),
+        report.denied,
+    )
     return report

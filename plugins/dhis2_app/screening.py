@@ -14,9 +14,18 @@ the answers as the event of the screening stage. So the screening and the case d
 enrollment, and re-pushing either updates them. A screening that quotes any other case is an
 event of that case's enrollment, like every record that quotes a case.
 
-The enrollment opened by a screening is ACTIVE: DHIS2's screening stage is the entry to the TIP
-pathway, and a screening's result never closes a case (a caseworker does, through the case's
-closing date).
+Enrollment status: a screening that quotes its derived case (the engine opened one: its result
+is in the policy's `[screening_cases] open_for`, likely or possible by default) is filed in an
+ACTIVE enrollment, the open case. A screening that quotes no case (its result is negative, or no
+engine derived cases) is still filed, so DHIS2 counts the screening, but its enrollment is sent
+COMPLETED: the person is not a potential victim, and an ACTIVE enrollment would put them on the
+program's working lists and in every count of open cases. The answers stay the screening stage's
+event (ACTIVE, as every non-repeatable stage's event; a COMPLETED event would also demand the
+stage's compulsory values). DHIS2 has no "event only" for a program with registration (every
+event belongs to an enrollment), and not sending it would lose the screening from DHIS2's counts.
+The UIDs are the same either way, so a screening edited to a positive result and quoted by its
+derived case re-opens that same enrollment (ACTIVE) instead of adding a second one; a case
+record in the same batch as an unquoted screening decides the enrollment's status.
 """
 
 from __future__ import annotations

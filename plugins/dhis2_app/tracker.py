@@ -18,9 +18,10 @@ How a record is filed (deterministic UIDs, so a re-push is an update and never a
                      several), link keys never open a stage on their own;
   - a record with a case reference but no person id (a referral, a follow-up) becomes events
     of that case's enrollment; a screening without either is filed under the case the sync engine
-    derives from it (keys from its record id, `screening.py`); any other record with neither is
-    returned as unplaced (DH401), one whose keys the routing policy withholds (no consent) is
-    skipped: nothing of it travels, not even a hash.
+    derives from it (keys from its record id, `screening.py`), in an enrollment sent COMPLETED
+    when the screening does not quote that case (its result opened none); any other record with
+    neither is returned as unplaced (DH401), one whose keys the routing policy withholds (no
+    consent) is skipped: nothing of it travels, not even a hash.
 Events of repeatable stages are sent COMPLETED (one record, one finished event); the shared
 event of a non-repeatable stage is sent ACTIVE, since no single record completes it.
 Values are rendered per DHIS2 value type: option codes as codes, MULTI_TEXT comma-separated,
@@ -93,6 +94,7 @@ default_uid_for: UidFor = _precomputed_uid_for()
 
 # --- the mapping read from the package ----------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class FieldTarget:
     """Where one codebook element lives in DHIS2 and how its values are written there."""
@@ -142,11 +144,18 @@ class PackageError(ValueError):
 
 
 def _option_sets(package: Mapping[str, Any]) -> dict[str, str]:
-    return {s["id"]: s.get("valueType", "TEXT") for s in package.get("optionSets", []) if s.get("id")}
+    return {
+        s["id"]: s.get("valueType", "TEXT") for s in package.get("optionSets", []) if s.get("id")
+    }
 
 
-def mapping_from_package(package: Mapping[str, Any], codebook: Codebook, *,
-                         org_unit: str | None = None, program: str | None = None) -> TrackerMapping:
+def mapping_from_package(
+    package: Mapping[str, Any],
+    codebook: Codebook,
+    *,
+    org_unit: str | None = None,
+    program: str | None = None,
+) -> TrackerMapping:
     """Read the program, its attributes and stages from the package, indexed by codebook code.
 
     `program` picks a program by code or uid when the package has several tracker programs;
@@ -156,32 +165,48 @@ def mapping_from_package(package: Mapping[str, Any], codebook: Codebook, *,
     >>> mapping.targets["person_sex"].kind  # doctest: +SKIP
     'te_attribute'
     """
-    programs = [p for p in package.get("programs", [])
-                if p.get("programType", "WITH_REGISTRATION") == "WITH_REGISTRATION"]
+    programs = [
+        p
+        for p in package.get("programs", [])
+        if p.get("programType", "WITH_REGISTRATION") == "WITH_REGISTRATION"
+    ]
     if program:
         programs = [p for p in programs if program in (p.get("code"), p.get("id"))]
     if len(programs) != 1:
         names = ", ".join(str(p.get("code") or p.get("id")) for p in package.get("programs", []))
-        raise PackageError(f"the metadata package must name exactly one tracker program"
-                           f"{f' {program!r}' if program else ''}; it has: {names or 'none'}"
-                           " (pick one with --program CODE)")
+        raise PackageError(
+            f"the metadata package must name exactly one tracker program"
+            f"{f' {program!r}' if program else ''}; it has: {names or 'none'}"
+            " (pick one with --program CODE)"
+        )
     chosen = programs[0]
     tet = (chosen.get("trackedEntityType") or {}).get("id")
     if not tet:
-        raise PackageError(f"program {chosen.get('code') or chosen.get('id')} has no trackedEntityType")
+        raise PackageError(
+            f"program {chosen.get('code') or chosen.get('id')} has no trackedEntityType"
+        )
     units = [ref.get("id") for ref in chosen.get("organisationUnits", []) if ref.get("id")]
     unit = org_unit or (units[0] if units else "")  # needed to push (PayloadBuilder), not to pull
     tet_obj = next((t for t in package.get("trackedEntityTypes", []) if t.get("id") == tet), {})
-    tet_attrs = {(e.get("trackedEntityAttribute") or {}).get("id")
-                 for e in tet_obj.get("trackedEntityTypeAttributes", [])}
-    program_attrs = {(e.get("trackedEntityAttribute") or {}).get("id")
-                     for e in chosen.get("programTrackedEntityAttributes", [])}
+    tet_attrs = {
+        (e.get("trackedEntityAttribute") or {}).get("id")
+        for e in tet_obj.get("trackedEntityTypeAttributes", [])
+    }
+    program_attrs = {
+        (e.get("trackedEntityAttribute") or {}).get("id")
+        for e in chosen.get("programTrackedEntityAttributes", [])
+    }
     stage_refs = {ref.get("id") for ref in chosen.get("programStages", [])}
-    stage_objs = [s for s in package.get("programStages", [])
-                  if s.get("id") in stage_refs or (s.get("program") or {}).get("id") == chosen["id"]]
+    stage_objs = [
+        s
+        for s in package.get("programStages", [])
+        if s.get("id") in stage_refs or (s.get("program") or {}).get("id") == chosen["id"]
+    ]
     stage_objs.sort(key=lambda s: (s.get("sortOrder") or 0, s.get("code") or "", s["id"]))
-    stages = {s["id"]: Stage(s["id"], s.get("code"), bool(s.get("repeatable")), i)
-              for i, s in enumerate(stage_objs)}
+    stages = {
+        s["id"]: Stage(s["id"], s.get("code"), bool(s.get("repeatable")), i)
+        for i, s in enumerate(stage_objs)
+    }
     de_stages: dict[str, list[str]] = {}
     for stage in stage_objs:
         for entry in stage.get("programStageDataElements", []):
@@ -202,8 +227,9 @@ def mapping_from_package(package: Mapping[str, Any], codebook: Codebook, *,
             return
         option_set = (obj.get("optionSet") or {}).get("id")
         value_type = obj.get("valueType") or set_types.get(option_set or "", "TEXT")
-        targets[element.code] = FieldTarget(element.code, kind, obj["id"], value_type, option_set,
-                                            stages_of, element.type)  # type: ignore[arg-type]
+        targets[element.code] = FieldTarget(
+            element.code, kind, obj["id"], value_type, option_set, stages_of, element.type
+        )  # type: ignore[arg-type]
 
     for attribute in package.get("trackedEntityAttributes", []):
         if attribute.get("id") in tet_attrs:
@@ -213,15 +239,23 @@ def mapping_from_package(package: Mapping[str, Any], codebook: Codebook, *,
     for element in package.get("dataElements", []):
         if element.get("id") in de_stages:
             add(element, "data_element", tuple(de_stages[element["id"]]))
-    return TrackerMapping(program=chosen["id"], program_code=chosen.get("code"),
-                          tracked_entity_type=tet, org_unit=unit, targets=targets, stages=stages,
-                          refused=frozenset(refused),
-                          by_uid={t.uid: t.code for t in targets.values()},
-                          screening_forms=frozenset(f for f, form in codebook.forms.items()
-                                                    if form.level == SCREENING_LEVEL))
+    return TrackerMapping(
+        program=chosen["id"],
+        program_code=chosen.get("code"),
+        tracked_entity_type=tet,
+        org_unit=unit,
+        targets=targets,
+        stages=stages,
+        refused=frozenset(refused),
+        by_uid={t.uid: t.code for t in targets.values()},
+        screening_forms=frozenset(
+            f for f, form in codebook.forms.items() if form.level == SCREENING_LEVEL
+        ),
+    )
 
 
 # --- values ------------------------------------------------------------------------------------
+
 
 def render_value(target: FieldTarget, value: Any) -> str | None:
     """A canonical value as DHIS2 stores it for the target's value type (None: send nothing)."""
@@ -260,6 +294,7 @@ def parse_value(element: Element, target: FieldTarget, raw: str) -> Any:
 
 # --- the payload -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Unplaced:
     """A record the builder could not file in DHIS2 (no person or case key)."""
@@ -297,7 +332,9 @@ class TrackerPayload:
             objects = [("TRACKED_ENTITY", te, "attributes")]
             for enrollment in te.get("enrollments", []):
                 objects.append(("ENROLLMENT", enrollment, "attributes"))
-                objects += [("EVENT", event, "dataValues") for event in enrollment.get("events", [])]
+                objects += [
+                    ("EVENT", event, "dataValues") for event in enrollment.get("events", [])
+                ]
             for kind, obj, key in objects:
                 if kind == tracker_type and obj.get(_ID_KEYS[kind]) == uid:
                     found.update(_codes_of(obj.get(key, []), mapping))
@@ -311,8 +348,11 @@ _ID_KEYS = {"TRACKED_ENTITY": "trackedEntity", "ENROLLMENT": "enrollment", "EVEN
 
 
 def _codes_of(entries: Iterable[Mapping[str, str]], mapping: TrackerMapping) -> dict[str, str]:
-    return {mapping.by_uid[uid]: entry["value"] for entry in entries
-            if (uid := entry.get("attribute") or entry.get("dataElement")) in mapping.by_uid}
+    return {
+        mapping.by_uid[uid]: entry["value"]
+        for entry in entries
+        if (uid := entry.get("attribute") or entry.get("dataElement")) in mapping.by_uid
+    }
 
 
 _NO_OFFSET = dt.timedelta(0)
@@ -366,15 +406,18 @@ class PayloadBuilder:
 
     def __init__(self, mapping: TrackerMapping, uid_for: UidFor | None = None) -> None:
         if not mapping.org_unit:
-            raise PackageError("no org unit to file records under: the package assigns none to the "
-                               "program; pass one (--org-unit UID or TIPDATA_DHIS2_ORG_UNIT)")
+            raise PackageError(
+                "no org unit to file records under: the package assigns none to the "
+                "program; pass one (--org-unit UID or TIPDATA_DHIS2_ORG_UNIT)"
+            )
         self.mapping = mapping
         self.uid_for = uid_for or default_uid_for
         self._layouts: dict[tuple[str, ...], _Layout] = {}
         self._uids: dict[tuple[str, str], str] = {}
         place = {"te_attribute": _TE, "enrollment_attribute": _ENROLLMENT, "data_element": _DATA}
         self._specs: dict[str, tuple[int, str, Callable[[Any], str | None]]] = {
-            code: (place[t.kind], t.uid, _renderer(t)) for code, t in mapping.targets.items()}
+            code: (place[t.kind], t.uid, _renderer(t)) for code, t in mapping.targets.items()
+        }
         self._repeatable = {uid: stage.repeatable for uid, stage in mapping.stages.items()}
 
     def _uid(self, kind: str, key: str) -> str:
@@ -400,11 +443,17 @@ class PayloadBuilder:
 
         data = items(_DATA)
         plan = self._stage_plan(frozenset(code for code, _, _ in data))
-        stages = tuple((stage, tuple(item for item in data if plan.slot.get(item[0]) == index))
-                       for index, stage in enumerate(plan.stages))
-        layout = _Layout(te=items(_TE), enrollment=items(_ENROLLMENT), stages=stages,
-                         unknown=tuple(c for c in codes if c not in specs),
-                         may_skip=any(self.mapping.targets[c].value_type == "TRUE_ONLY" for c in known))
+        stages = tuple(
+            (stage, tuple(item for item in data if plan.slot.get(item[0]) == index))
+            for index, stage in enumerate(plan.stages)
+        )
+        layout = _Layout(
+            te=items(_TE),
+            enrollment=items(_ENROLLMENT),
+            stages=stages,
+            unknown=tuple(c for c in codes if c not in specs),
+            may_skip=any(self.mapping.targets[c].value_type == "TRUE_ONLY" for c in known),
+        )
         if len(self._layouts) < 10_000:
             self._layouts[codes] = layout
         return layout
@@ -429,11 +478,17 @@ class PayloadBuilder:
             home = next((group for stage, group in chosen if stage in targets[code].stages), None)
             if home is not None:
                 home.add(code)
-        return _StagePlan(tuple(stage for stage, _ in chosen),
-                          {code: i for i, (_, group) in enumerate(chosen) for code in group})
+        return _StagePlan(
+            tuple(stage for stage, _ in chosen),
+            {code: i for i, (_, group) in enumerate(chosen) for code in group},
+        )
 
-    def build(self, records: Iterable[tuple[CanonicalRecord, Mapping[str, Any]]], *,
-              deletions: Mapping[str, Collection[str]] | None = None) -> TrackerPayload:
+    def build(
+        self,
+        records: Iterable[tuple[CanonicalRecord, Mapping[str, Any]]],
+        *,
+        deletions: Mapping[str, Collection[str]] | None = None,
+    ) -> TrackerPayload:
         """Payload for records paired with the values the policy lets travel to DHIS2.
 
         `deletions`: record id → element codes whose values DHIS2 must drop (consent withdrawn
@@ -451,6 +506,8 @@ class PayloadBuilder:
         unplaced: list[Unplaced] = []
         skipped: list[str] = []
         withheld: Counter[str] = Counter()
+        #: enrollments only a screening that opened no case has filed so far (COMPLETED)
+        closed_by_screening: set[str] = set()
 
         def own(key: tuple[str, str], record_id: str) -> None:
             ids = owners.get(key)
@@ -474,10 +531,16 @@ class PayloadBuilder:
             layout = self._layout(tuple(allowed))
             if layout.unknown:
                 withheld.update(layout.unknown)
-            te_values = [{"attribute": uid, "value": v if type(v) is str else render(v)}
-                         for code, uid, render in layout.te if (v := allowed[code]) is not None]
-            enrollment_values = [{"attribute": uid, "value": v if type(v) is str else render(v)}
-                                 for code, uid, render in layout.enrollment if (v := allowed[code]) is not None]
+            te_values = [
+                {"attribute": uid, "value": v if type(v) is str else render(v)}
+                for code, uid, render in layout.te
+                if (v := allowed[code]) is not None
+            ]
+            enrollment_values = [
+                {"attribute": uid, "value": v if type(v) is str else render(v)}
+                for code, uid, render in layout.enrollment
+                if (v := allowed[code]) is not None
+            ]
             if layout.may_skip:  # a TRUE_ONLY false is sent as nothing, not as null (null deletes)
                 te_values = [a for a in te_values if a["value"] is not None]
                 enrollment_values = [a for a in enrollment_values if a["value"] is not None]
@@ -486,28 +549,48 @@ class PayloadBuilder:
                 enrollment_values += _deletes(layout.enrollment, drop, "attribute")
             person = allowed.get(PERSON_KEY)
             case = allowed.get(CASE_KEYS[0]) or allowed.get(CASE_KEYS[1])
+            opens_no_case = False
             if not person and envelope.form_id in mapping.screening_forms:
                 if not (te_values or enrollment_values or layout.stages) or any(
-                        values.get(k) and k not in allowed for k in LINK_KEYS):
-                    skipped.append(record_id)  # the policy lets nothing (or nothing linking it) travel
+                    values.get(k) and k not in allowed for k in LINK_KEYS
+                ):
+                    skipped.append(
+                        record_id
+                    )  # the policy lets nothing (or nothing linking it) travel
                     continue
                 own_case = screening_case_reference(record_id)
-                if not case or case == own_case:  # the case derived from this screening (screening.py)
+                if (
+                    not case or case == own_case
+                ):  # the case derived from this screening (screening.py)
+                    # unquoted: no case was opened from it (its result is negative), so its
+                    # enrollment is filed COMPLETED, never as an open case (screening.py)
+                    opens_no_case = not case
                     person, case = screening_person_id(record_id), own_case
                     self._add_person_key(person, te_values, enrollment_values)
             if not person and not case:
                 if any(values.get(k) for k in LINK_KEYS):
                     skipped.append(record_id)  # the policy lets nothing that links it travel
                 else:
-                    unplaced.append(Unplaced(record, "DH401", "the record has no person_pseudo_id "
-                                             "and no case reference, so DHIS2 cannot file it"))
+                    unplaced.append(
+                        Unplaced(
+                            record,
+                            "DH401",
+                            "the record has no person_pseudo_id "
+                            "and no case reference, so DHIS2 cannot file it",
+                        )
+                    )
                 continue
             enrollment_uid = self._uid("enrollment", str(case) if case else f"{program}:{person}")
             events: list[dict[str, Any]] = []
-            occurred = _timestamp(envelope.collected_at, envelope.collected_at) if layout.stages else ""
+            occurred = (
+                _timestamp(envelope.collected_at, envelope.collected_at) if layout.stages else ""
+            )
             for stage_uid, items in layout.stages:
-                data_values = [{"dataElement": uid, "value": v if type(v) is str else render(v)}
-                               for code, uid, render in items if (v := allowed[code]) is not None]
+                data_values = [
+                    {"dataElement": uid, "value": v if type(v) is str else render(v)}
+                    for code, uid, render in items
+                    if (v := allowed[code]) is not None
+                ]
                 if layout.may_skip:
                     data_values = [d for d in data_values if d["value"] is not None]
                 if drop:
@@ -518,16 +601,23 @@ class PayloadBuilder:
                 # of the case, and stays ACTIVE (no single record completes it); a repeatable
                 # stage gets one COMPLETED event per record
                 repeatable = self._repeatable[stage_uid]
-                event_uid = self.uid_for("event", f"{record_id if repeatable else enrollment_uid}:{stage_uid}")
+                event_uid = self.uid_for(
+                    "event", f"{record_id if repeatable else enrollment_uid}:{stage_uid}"
+                )
                 own(("EVENT", event_uid), record_id)
                 earlier = events_by_uid.get(event_uid)
                 if earlier is not None:  # the same case event from two records of this batch
                     _merge_values(earlier["dataValues"], data_values, "dataElement")
                     continue
                 event = events_by_uid[event_uid] = {
-                    "event": event_uid, "programStage": stage_uid, "program": program,
-                    "orgUnit": org_unit, "occurredAt": occurred,
-                    "status": "COMPLETED" if repeatable else "ACTIVE", "dataValues": data_values}
+                    "event": event_uid,
+                    "programStage": stage_uid,
+                    "program": program,
+                    "orgUnit": org_unit,
+                    "occurredAt": occurred,
+                    "status": "COMPLETED" if repeatable else "ACTIVE",
+                    "dataValues": data_values,
+                }
                 events.append(event)
             if not person:
                 # a later record of a known case: its events join the case's enrollment
@@ -545,20 +635,38 @@ class PayloadBuilder:
             te_uid = self._uid("trackedEntity", str(person))
             te = tes.get(te_uid)
             if te is None:
-                te = tes[te_uid] = {"trackedEntity": te_uid, "trackedEntityType": mapping.tracked_entity_type,
-                                    "orgUnit": org_unit, "attributes": [], "enrollments": []}
+                te = tes[te_uid] = {
+                    "trackedEntity": te_uid,
+                    "trackedEntityType": mapping.tracked_entity_type,
+                    "orgUnit": org_unit,
+                    "attributes": [],
+                    "enrollments": [],
+                }
             _merge_values(te["attributes"], te_values, "attribute")
             own(("TRACKED_ENTITY", te_uid), record_id)
             enrollment = enrollments.get(enrollment_uid)
+            status = "COMPLETED" if opens_no_case or values.get(CASE_CLOSED) else "ACTIVE"
             if enrollment is None:
-                enrolled_at = _timestamp(values.get(CASE_OPENED) or values.get(SCREENING_DATE),
-                                         envelope.collected_at)
+                enrolled_at = _timestamp(
+                    values.get(CASE_OPENED) or values.get(SCREENING_DATE), envelope.collected_at
+                )
                 enrollment = enrollments[enrollment_uid] = {
-                    "enrollment": enrollment_uid, "program": program, "orgUnit": org_unit,
-                    "enrolledAt": enrolled_at, "occurredAt": enrolled_at,
-                    "status": "COMPLETED" if values.get(CASE_CLOSED) else "ACTIVE",
-                    "attributes": [], "events": []}
+                    "enrollment": enrollment_uid,
+                    "program": program,
+                    "orgUnit": org_unit,
+                    "enrolledAt": enrolled_at,
+                    "occurredAt": enrolled_at,
+                    "status": status,
+                    "attributes": [],
+                    "events": [],
+                }
                 te["enrollments"].append(enrollment)
+                if opens_no_case:
+                    closed_by_screening.add(enrollment_uid)
+            elif enrollment_uid in closed_by_screening and not opens_no_case:
+                # a case record of the same enrollment in this batch: the case decides
+                enrollment["status"] = status
+                closed_by_screening.discard(enrollment_uid)
             _merge_values(enrollment["attributes"], enrollment_values, "attribute")
             enrollment["events"].extend(events)
             own(("ENROLLMENT", enrollment_uid), record_id)
@@ -567,9 +675,9 @@ class PayloadBuilder:
             body["events"] = loose_events
         return TrackerPayload(body, owners, by_id, unplaced, withheld, skipped)
 
-
-    def _add_person_key(self, person: str, te_values: list[dict[str, Any]],
-                        enrollment_values: list[dict[str, Any]]) -> None:
+    def _add_person_key(
+        self, person: str, te_values: list[dict[str, Any]], enrollment_values: list[dict[str, Any]]
+    ) -> None:
         """`person_pseudo_id` (a derived, pseudonymous key) where the package keeps it."""
         target = self.mapping.targets.get(PERSON_KEY)
         if target is None or target.kind == "data_element":
@@ -588,6 +696,7 @@ def _renderer(target: FieldTarget) -> Callable[[Any], str | None]:
 
     Each fast path checks the exact canonical type and hands anything else to `render_value`.
     """
+
     def general(value: Any) -> str | None:
         return render_value(target, value)
 
@@ -622,6 +731,7 @@ def _merge_values(target: list[dict[str, str]], values: list[dict[str, str]], ke
 
 # --- back from DHIS2 --------------------------------------------------------------------------
 
+
 def aware_time(text: str | None) -> dt.datetime | None:
     """DHIS2 renders timestamps without a zone (server time); tipdata reads them as UTC."""
     if not text:
@@ -633,12 +743,16 @@ def aware_time(text: str | None) -> dt.datetime | None:
 def consent_from_values(values: Mapping[str, Any], codebook: Codebook) -> frozenset[str]:
     """Consent purposes recorded as `consent_<purpose> = yes` (and not withdrawn)."""
     withdrawn = set(values.get("consent_withdrawn_purposes") or ())
-    return frozenset(p for p in codebook.consent_purposes
-                     if values.get(f"consent_{p}") == "yes" and p not in withdrawn)
+    return frozenset(
+        p
+        for p in codebook.consent_purposes
+        if values.get(f"consent_{p}") == "yes" and p not in withdrawn
+    )
 
 
-def records_from_tracked_entity(entity: Mapping[str, Any], mapping: TrackerMapping,
-                                codebook: Codebook) -> tuple[list[CanonicalRecord], Counter[str]]:
+def records_from_tracked_entity(
+    entity: Mapping[str, Any], mapping: TrackerMapping, codebook: Codebook
+) -> tuple[list[CanonicalRecord], Counter[str]]:
     """One canonical record per event of the program (with the person's and case's attributes).
 
     Returns the records and, per element code, how many values could not be read back (they are
@@ -671,7 +785,8 @@ def records_from_tracked_entity(entity: Mapping[str, Any], mapping: TrackerMappi
         # every record of the case carries the case's reference, wherever the package keeps it,
         # so that pulled referrals and follow-ups link to their case as the source records did
         reference = case.get(CASE_KEYS[0]) or next(
-            (v[CASE_KEYS[0]] for v in event_values if v.get(CASE_KEYS[0])), None)
+            (v[CASE_KEYS[0]] for v in event_values if v.get(CASE_KEYS[0])), None
+        )
         if reference:
             case[CASE_KEYS[0]] = reference
         for event, own_values in zip(events, event_values, strict=True):
@@ -680,18 +795,27 @@ def records_from_tracked_entity(entity: Mapping[str, Any], mapping: TrackerMappi
             updated = aware_time(event.get("updatedAt")) or collected
             stage = mapping.stages.get(event.get("programStage") or "")
             form_id = stage.code if stage and stage.code in codebook.forms else None
-            envelope = Envelope(record_id=record_id_for(source, event["event"]), source_system=source,
-                                source_id=event["event"], form_id=form_id,
-                                collected_at=collected, updated_at=updated,
-                                consent_purposes=consent_from_values(values, codebook),
-                                location=event.get("orgUnit"))
+            envelope = Envelope(
+                record_id=record_id_for(source, event["event"]),
+                source_system=source,
+                source_id=event["event"],
+                form_id=form_id,
+                collected_at=collected,
+                updated_at=updated,
+                consent_purposes=consent_from_values(values, codebook),
+                location=event.get("orgUnit"),
+            )
             records.append(CanonicalRecord(envelope=envelope, values=values))
     if not records and person:
         updated = aware_time(entity.get("updatedAt")) or aware_time(entity.get("createdAt"))
-        envelope = Envelope(record_id=record_id_for(source, entity["trackedEntity"]), source_system=source,
-                            source_id=entity["trackedEntity"],
-                            collected_at=aware_time(entity.get("createdAt")) or updated, updated_at=updated,
-                            consent_purposes=consent_from_values(person, codebook),
-                            location=entity.get("orgUnit"))
+        envelope = Envelope(
+            record_id=record_id_for(source, entity["trackedEntity"]),
+            source_system=source,
+            source_id=entity["trackedEntity"],
+            collected_at=aware_time(entity.get("createdAt")) or updated,
+            updated_at=updated,
+            consent_purposes=consent_from_values(person, codebook),
+            location=entity.get("orgUnit"),
+        )
         records.append(CanonicalRecord(envelope=envelope, values=person))
     return records, problems

@@ -49,7 +49,9 @@ class Dhis2Tracker:
             return None
         if any(code in LINK_KEYS for code, _reason in outbound.decision.withheld):
             return WriteOutcome(outbound.record_id, "withheld", reason=LINK_WITHHELD)
-        return None  # no reference at all: the connector quarantines it (DH401)
+        # no reference at all: a screening is filed under the keys of the case derived from it
+        # (`SCRP-…`/`SCR-…`, tipdata.dhis2_app.screening); any other record is quarantined (DH401)
+        return None
 
     def write(self, batch: Sequence[Outbound]) -> list[WriteOutcome]:
         deletions = {o.record_id: o.retracted for o in batch if o.retracted}  # consent withdrawn

@@ -98,7 +98,9 @@ class Dhis2PayloadFolder:
             return None
         if any(code in LINK_KEYS for code, _reason in outbound.decision.withheld):
             return WriteOutcome(outbound.record_id, "withheld", reason=LINK_WITHHELD)
-        return None  # no reference at all: the builder leaves it unplaced (DH401)
+        # no reference at all: a screening is filed under the keys of the case derived from it
+        # (`SCRP-…`/`SCR-…`, tipdata.dhis2_app.screening); the builder leaves any other unplaced (DH401)
+        return None
 
     def write(self, batch: Sequence[Outbound]) -> list[WriteOutcome]:
         outcomes = []

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from requests.structures import CaseInsensitiveDict
+
 from .category_combos import maintenance_route
 from .data_values import import_data_values
 from .fields import apply_fields, parse_fields
@@ -61,6 +63,7 @@ class _Fault:
     status: int | None = None
     delay: float = 0.0
     path_contains: str | None = None
+    retry_after: str | None = None
 
 
 @dataclass
@@ -70,20 +73,35 @@ class _Job:
     notifications: list[dict[str, Any]] = field(default_factory=list)
 
 
-def web_message(status_code: int, message: str, status: str = "ERROR", **extra: Any) -> dict[str, Any]:
+def web_message(
+    status_code: int, message: str, status: str = "ERROR", **extra: Any
+) -> dict[str, Any]:
     reason = http.HTTPStatus(status_code).phrase
-    return {"httpStatus": reason, "httpStatusCode": status_code, "status": status,
-            "message": message, **extra}
+    return {
+        "httpStatus": reason,
+        "httpStatusCode": status_code,
+        "status": status,
+        "message": message,
+        **extra,
+    }
 
 
 class Dhis2Double:
     """An in-memory DHIS2 API of one version; start() serves it on 127.0.0.1 in a thread."""
 
-    def __init__(self, version: str = "2.42", *, token: str = "d2p_doubletoken0000000000000000000000000000000000",
-                 username: str = "admin", password: str = "district",
-                 org_units: tuple[str, ...] = ("ImspTQPwCqd",), max_page_size: int = 1000,
-                 job_polls_before_report: int = 1, log_bodies: bool = True,
-                 authorities: tuple[str, ...] = ("ALL",)) -> None:
+    def __init__(
+        self,
+        version: str = "2.42",
+        *,
+        token: str = "d2p_doubletoken0000000000000000000000000000000000",
+        username: str = "admin",
+        password: str = "district",
+        org_units: tuple[str, ...] = ("ImspTQPwCqd",),
+        max_page_size: int = 1000,
+        job_polls_before_report: int = 1,
+        log_bodies: bool = True,
+        authorities: tuple[str, ...] = ("ALL",),
+    ) -> None:
         if version not in VERSIONS:
             raise ValueError(f"version must be one of {', '.join(VERSIONS)}")
         self.version = version
@@ -114,8 +132,12 @@ class Dhis2Double:
         Handler.double = double
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="dhis2-double", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="dhis2-double",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -140,15 +162,28 @@ class Dhis2Double:
         return f"http://{host}:{port}"
 
     # --- faults -------------------------------------------------------------------------------
-    def fail_next(self, count: int, status: int = 503, path_contains: str | None = None) -> None:
-        """Answer the next `count` (matching) requests with `status` before touching any state."""
+    def fail_next(
+        self,
+        count: int,
+        status: int = 503,
+        path_contains: str | None = None,
+        *,
+        retry_after: str | None = None,
+    ) -> None:
+        """Answer the next `count` (matching) requests with `status` before touching any state
+        (with a `Retry-After` header when given, as a proxy or rate limiter sends it)."""
         with self._fault_lock:
-            self._faults.extend(_Fault(status=status, path_contains=path_contains) for _ in range(count))
+            self._faults.extend(
+                _Fault(status=status, path_contains=path_contains, retry_after=retry_after)
+                for _ in range(count)
+            )
 
     def delay_next(self, count: int, seconds: float, path_contains: str | None = None) -> None:
         """Hold the next `count` (matching) requests for `seconds`, then serve them normally."""
         with self._fault_lock:
-            self._faults.extend(_Fault(delay=seconds, path_contains=path_contains) for _ in range(count))
+            self._faults.extend(
+                _Fault(delay=seconds, path_contains=path_contains) for _ in range(count)
+            )
 
     def _take_fault(self, path: str) -> _Fault | None:
         with self._fault_lock:
@@ -172,17 +207,29 @@ class Dhis2Double:
             }
 
     def requests_to(self, path_part: str, method: str | None = None) -> list[LoggedRequest]:
-        return [r for r in self.requests if path_part in r.path and (method is None or r.method == method)]
+        return [
+            r
+            for r in self.requests
+            if path_part in r.path and (method is None or r.method == method)
+        ]
 
     # --- request handling (called by the handler thread) -----------------------------------------
-    def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes,
-               host: str) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes, host: str
+    ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(raw_path)
         path, raw_query = parts.path, parts.query
         pairs = parse_qsl(raw_query, keep_blank_values=True)
         query = dict(pairs)
-        logged = LoggedRequest(method, path, query, raw_query, dict(headers),
-                               body if self.log_bodies else b"")
+        # header names are case-insensitive on the wire (dhis2.py sends `user-agent`)
+        logged = LoggedRequest(
+            method,
+            path,
+            query,
+            raw_query,
+            CaseInsensitiveDict(headers),  # type: ignore[arg-type]
+            body if self.log_bodies else b"",
+        )
         self.requests.append(logged)
         fault = self._take_fault(path)
         if fault is not None and fault.delay:
@@ -190,15 +237,25 @@ class Dhis2Double:
         if fault is not None and fault.status:
             logged.status = fault.status
             reason = http.HTTPStatus(fault.status).phrase
-            page = f"<html><head><title>{fault.status} {reason}</title></head><body><center><h1>" \
-                   f"{fault.status} {reason}</h1></center><hr><center>nginx</center></body></html>"
-            return fault.status, {"Content-Type": "text/html"}, page.encode()
-        status, extra, payload = self._route(method, path, query, pairs, raw_query, headers, body, host)
+            page = (
+                f"<html><head><title>{fault.status} {reason}</title></head><body><center><h1>"
+                f"{fault.status} {reason}</h1></center><hr><center>nginx</center></body></html>"
+            )
+            headers = {"Content-Type": "text/html"}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = fault.retry_after
+            return fault.status, headers, page.encode()
+        status, extra, payload = self._route(
+            method, path, query, pairs, raw_query, headers, body, host
+        )
         logged.status = status
         if status == 204:
             return status, extra, b""
-        return status, {"Content-Type": "application/json;charset=UTF-8", **extra}, \
-            json.dumps(payload).encode()
+        return (
+            status,
+            {"Content-Type": "application/json;charset=UTF-8", **extra},
+            json.dumps(payload).encode(),
+        )
 
     def _authorised(self, headers: Mapping[str, str]) -> bool:
         value = headers.get("Authorization") or headers.get("authorization") or ""
@@ -213,20 +270,33 @@ class Dhis2Double:
             return user == self.username and password == self.password
         return False
 
-    def _route(self, method: str, path: str, query: dict[str, str], pairs: list[tuple[str, str]],
-               raw_query: str, headers: Mapping[str, str], body: bytes,
-               host: str) -> tuple[int, dict[str, str], Any]:
+    def _route(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        pairs: list[tuple[str, str]],
+        raw_query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        host: str,
+    ) -> tuple[int, dict[str, str], Any]:
         match = re.match(r"^/api(?:/(\d{2}))?(/.*)?$", path)
         if not match:
             return 404, {}, web_message(404, f"No endpoint {path}")
         if not self._authorised(headers):
-            return 401, {"WWW-Authenticate": 'Basic realm="DHIS2"'}, \
-                web_message(401, "Unauthorized")
+            return (
+                401,
+                {"WWW-Authenticate": 'Basic realm="DHIS2"'},
+                web_message(401, "Unauthorized"),
+            )
         api_version = int(match.group(1)) if match.group(1) else None
         route = (match.group(2) or "/").removesuffix(".json").strip("/")
         payload: Any = None
         if method in ("POST", "PUT") and (body or not route.startswith("maintenance/")):
-            content_type = (headers.get("Content-Type") or headers.get("content-type") or "").lower()
+            content_type = (
+                headers.get("Content-Type") or headers.get("content-type") or ""
+            ).lower()
             if not content_type.startswith("application/json"):
                 return 415, {}, web_message(415, f"Content type '{content_type}' not supported")
             try:
@@ -234,11 +304,22 @@ class Dhis2Double:
             except ValueError as exc:
                 return 400, {}, web_message(400, f"JSON parse error: {exc}")
         with self.store.lock:
-            return self._dispatch(method, route, query, pairs, raw_query, payload, api_version, host, path)
+            return self._dispatch(
+                method, route, query, pairs, raw_query, payload, api_version, host, path
+            )
 
-    def _dispatch(self, method: str, route: str, query: dict[str, str], pairs: list[tuple[str, str]],
-                  raw_query: str, payload: Any, api_version: int | None, host: str,
-                  path: str) -> tuple[int, dict[str, str], Any]:
+    def _dispatch(
+        self,
+        method: str,
+        route: str,
+        query: dict[str, str],
+        pairs: list[tuple[str, str]],
+        raw_query: str,
+        payload: Any,
+        api_version: int | None,
+        host: str,
+        path: str,
+    ) -> tuple[int, dict[str, str], Any]:
         segments = route.split("/") if route else []
         if route == "system/info" and method == "GET":
             return 200, {}, self._system_info(host)
@@ -260,8 +341,14 @@ class Dhis2Double:
             if len(segments) == 3:
                 return self._tracker_single(resource, segments[2], query)
             try:
-                body = export(self.store, resource, query, self.minor, self.max_page_size,
-                              page_url_for(f"http://{host}", path, pairs))
+                body = export(
+                    self.store,
+                    resource,
+                    query,
+                    self.minor,
+                    self.max_page_size,
+                    page_url_for(f"http://{host}", path, pairs),
+                )
             except ExportError as exc:
                 return exc.status, {}, web_message(exc.status, str(exc))
             return 200, {"Cache-Control": "no-cache"}, body
@@ -275,18 +362,37 @@ class Dhis2Double:
         if segments and segments[0] in LEGACY_TRACKER:
             if self.minor >= 42:
                 return 404, {}, web_message(404, f"No endpoint /api/{route} (removed in 2.42)")
-            return 501, {}, web_message(501, f"/api/{segments[0]} is deprecated and not modelled by "
-                                        "the double; use /api/tracker")
+            return (
+                501,
+                {},
+                web_message(
+                    501,
+                    f"/api/{segments[0]} is deprecated and not modelled by "
+                    "the double; use /api/tracker",
+                ),
+            )
         if segments and segments[0] in TYPES and method == "GET" and len(segments) in (1, 2):
-            return self._metadata_list(segments[0], segments[1] if len(segments) == 2 else None, query)
+            return self._metadata_list(
+                segments[0], segments[1] if len(segments) == 2 else None, query
+            )
         return 404, {}, web_message(404, f"No endpoint {method} /api/{route}")
 
     def _system_info(self, host: str) -> dict[str, Any]:
-        return {"contextPath": f"http://{host}", "userAgent": "", "calendar": "iso8601",
-                "dateFormat": "yyyy-mm-dd", "serverDate": time.strftime("%Y-%m-%dT%H:%M:%S.000"),
-                "version": VERSIONS[self.version], "revision": "d0ub1e0", "buildTime": "2025-01-01T00:00:00.000",
-                "systemId": "00000000-0000-0000-0000-000000000000", "systemName": "DHIS2 contract double",
-                "encryption": False, "emailConfigured": False, "isMetadataVersionEnabled": False}
+        return {
+            "contextPath": f"http://{host}",
+            "userAgent": "",
+            "calendar": "iso8601",
+            "dateFormat": "yyyy-mm-dd",
+            "serverDate": time.strftime("%Y-%m-%dT%H:%M:%S.000"),
+            "version": VERSIONS[self.version],
+            "revision": "d0ub1e0",
+            "buildTime": "2025-01-01T00:00:00.000",
+            "systemId": "00000000-0000-0000-0000-000000000000",
+            "systemName": "DHIS2 contract double",
+            "encryption": False,
+            "emailConfigured": False,
+            "isMetadataVersionEnabled": False,
+        }
 
     # --- tracker import ---------------------------------------------------------------------------
     def _sync_requested(self, raw_query: str) -> bool | None:
@@ -304,8 +410,9 @@ class Dhis2Double:
             return False
         return None
 
-    def _tracker_import(self, payload: Any, query: dict[str, str], raw_query: str,
-                        host: str) -> tuple[int, dict[str, str], Any]:
+    def _tracker_import(
+        self, payload: Any, query: dict[str, str], raw_query: str, host: str
+    ) -> tuple[int, dict[str, str], Any]:
         sync = self._sync_requested(raw_query)
         if sync is None:
             return 400, {}, web_message(400, "Value for parameter async is not a boolean")
@@ -318,19 +425,44 @@ class Dhis2Double:
         job_id = self.store.generate_uid()
         now = time.strftime("%Y-%m-%dT%H:%M:%S.000")
         notifications = [
-            {"uid": job_id, "level": "INFO", "category": "TRACKER_IMPORT_JOB", "time": now,
-             "message": f"TRACKER_IMPORT_JOB ( {job_id} ) finished in 0.01000 sec. Import:Done",
-             "completed": True, "id": job_id},
-            {"uid": job_id, "level": "DEBUG", "category": "TRACKER_IMPORT_JOB", "time": now,
-             "message": f"TRACKER_IMPORT_JOB ( {job_id} ) commit completed in 0.01000 sec. Import:commit",
-             "completed": True, "id": job_id},
+            {
+                "uid": job_id,
+                "level": "INFO",
+                "category": "TRACKER_IMPORT_JOB",
+                "time": now,
+                "message": f"TRACKER_IMPORT_JOB ( {job_id} ) finished in 0.01000 sec. Import:Done",
+                "completed": True,
+                "id": job_id,
+            },
+            {
+                "uid": job_id,
+                "level": "DEBUG",
+                "category": "TRACKER_IMPORT_JOB",
+                "time": now,
+                "message": f"TRACKER_IMPORT_JOB ( {job_id} ) commit completed in 0.01000 sec. Import:commit",
+                "completed": True,
+                "id": job_id,
+            },
         ]
         self.jobs[job_id] = _Job(report, self.job_polls_before_report, notifications)
-        return 200, {}, web_message(200, "Tracker job added", "OK", response={
-            "responseType": "TrackerJob", "id": job_id,
-            "location": f"http://{host}/api/tracker/jobs/{job_id}"})
+        return (
+            200,
+            {},
+            web_message(
+                200,
+                "Tracker job added",
+                "OK",
+                response={
+                    "responseType": "TrackerJob",
+                    "id": job_id,
+                    "location": f"http://{host}/api/tracker/jobs/{job_id}",
+                },
+            ),
+        )
 
-    def _job(self, job_id: str, *, report: bool, query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+    def _job(
+        self, job_id: str, *, report: bool, query: dict[str, str]
+    ) -> tuple[int, dict[str, str], Any]:
         job = self.jobs.get(job_id)
         headers = {"Cache-Control": "no-store"}
         if job is None:
@@ -339,35 +471,63 @@ class Dhis2Double:
             return 200, headers, job.notifications
         if job.polls_before_ready > 0:
             job.polls_before_ready -= 1
-            return 404, headers, web_message(404, f"Import report for job {job_id} not yet available")
+            return (
+                404,
+                headers,
+                web_message(404, f"Import report for job {job_id} not yet available"),
+            )
         body = dict(job.report)
         if (query.get("reportMode") or "ERRORS").upper() == "ERRORS":
-            body["bundleReport"] = {**body["bundleReport"], "typeReportMap": {
-                key: {**value, "objectReports": []}
-                for key, value in body["bundleReport"]["typeReportMap"].items()}}
+            body["bundleReport"] = {
+                **body["bundleReport"],
+                "typeReportMap": {
+                    key: {**value, "objectReports": []}
+                    for key, value in body["bundleReport"]["typeReportMap"].items()
+                },
+            }
         return 200, headers, body
 
-    def _tracker_single(self, resource: str, uid: str, query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+    def _tracker_single(
+        self, resource: str, uid: str, query: dict[str, str]
+    ) -> tuple[int, dict[str, str], Any]:
         include_deleted = (query.get("includeDeleted") or "").lower() == "true"
         if resource == "trackedEntities":
             te = self.store.tracked_entities.get(uid)
             if te is None or te.deleted:
                 return 404, {}, web_message(404, f"TrackedEntity with id {uid} could not be found.")
-            spec = parse_fields(query.get("fields") or "*,!relationships,!enrollments,!events,!programOwners")
-            return 200, {}, tracked_entity_view(self.store, te, spec, query.get("program"), include_deleted)
+            spec = parse_fields(
+                query.get("fields") or "*,!relationships,!enrollments,!events,!programOwners"
+            )
+            return (
+                200,
+                {},
+                tracked_entity_view(self.store, te, spec, query.get("program"), include_deleted),
+            )
         if resource == "events":
             event = self.store.events.get(uid)
             if event is None or event.deleted:
                 return 404, {}, web_message(404, f"Event with id {uid} could not be found.")
-            return 200, {}, event_view(self.store, event, parse_fields(query.get("fields") or "*,!relationships"))
+            return (
+                200,
+                {},
+                event_view(
+                    self.store, event, parse_fields(query.get("fields") or "*,!relationships")
+                ),
+            )
         return 404, {}, web_message(404, f"No endpoint /api/tracker/{resource}/{uid}")
 
     # --- metadata export ----------------------------------------------------------------------
-    def _metadata_list(self, type_key: str, uid: str | None, query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+    def _metadata_list(
+        self, type_key: str, uid: str | None, query: dict[str, str]
+    ) -> tuple[int, dict[str, str], Any]:
         if uid is not None:
             obj = self.store.get(type_key, uid)
             if obj is None:
-                return 404, {}, web_message(404, f"{type_key[:-1]} with id {uid} could not be found.")
+                return (
+                    404,
+                    {},
+                    web_message(404, f"{type_key[:-1]} with id {uid} could not be found."),
+                )
             return 200, {}, apply_fields(obj, parse_fields(query.get("fields") or "*"))
         objects = list(self.store.objects(type_key))
         for text in [v for k, v in query.items() if k == "filter"]:
@@ -385,9 +545,19 @@ class Dhis2Double:
         page = max(1, int(query.get("page") or 1))
         size = int(query.get("pageSize") or 50)
         total = len(views)
-        return 200, {}, {"pager": {"page": page, "pageCount": max(1, -(-total // size)), "total": total,
-                                   "pageSize": size},
-                         type_key: views[(page - 1) * size: page * size]}
+        return (
+            200,
+            {},
+            {
+                "pager": {
+                    "page": page,
+                    "pageCount": max(1, -(-total // size)),
+                    "total": total,
+                    "pageSize": size,
+                },
+                type_key: views[(page - 1) * size : page * size],
+            },
+        )
 
     def _metadata_export(self, query: dict[str, str]) -> dict[str, Any]:
         asked = [k for k in TYPES if (query.get(k) or "").lower() == "true"]
@@ -416,8 +586,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         host = self.headers.get("Host") or "127.0.0.1"
-        status, headers, payload = self.double.handle(self.command, self.path, dict(self.headers.items()),
-                                                      body, host)
+        status, headers, payload = self.double.handle(
+            self.command, self.path, dict(self.headers.items()), body, host
+        )
         try:
             self.send_response(status)
             for key, value in headers.items():
