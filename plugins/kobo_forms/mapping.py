@@ -32,7 +32,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -55,14 +55,30 @@ SOURCE_SYSTEM_PREFIX = "kobo:"
 #: Kobo stores `_submission_time` as a UTC string without zone or fraction (kobo-api.md §5.2).
 SUBMISSION_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 #: Metadata questions XLSForm/ODK can add at the root; none of them is a codebook element.
-_METADATA_NAMES = frozenset({
-    "start", "end", "today", "deviceid", "phonenumber", "username", "email", "simserial",
-    "subscriberid", "audit", "start-geopoint", "background-audio",
-})
+_METADATA_NAMES = frozenset(
+    {
+        "start",
+        "end",
+        "today",
+        "deviceid",
+        "phonenumber",
+        "username",
+        "email",
+        "simserial",
+        "subscriberid",
+        "audit",
+        "start-geopoint",
+        "background-audio",
+    }
+)
 _METADATA_ROOTS = frozenset({"meta", "formhub"})
 #: Keys of a flattened encrypted-submission manifest (kobo-api.md §8.2).
 _ENCRYPTION_KEYS = frozenset({"base64EncryptedKey", "encryptedXmlFile"})
 _MAX_KNOWN_KEYS = 10_000
+#: value types `content_digest` hands to `json.dumps` without `values_json()`
+_DIGEST_DIRECT_TYPES = frozenset(
+    {str, int, float, bool, type(None), tuple, dt.date, dt.datetime, Decimal}
+)
 _FORMHUB_NAMESPACE = uuid.UUID("1d4a7c1e-91c5-5f8e-9a43-6b0c8e2f7a15")
 
 
@@ -94,8 +110,10 @@ class FormLayout:
     def of(cls, codebook: Codebook, form_id: str) -> FormLayout:
         form = codebook.forms.get(form_id)
         if form is None:
-            raise KeyError(f"form {form_id!r} is not in the codebook; known forms: "
-                           f"{', '.join(sorted(codebook.forms))}")
+            raise KeyError(
+                f"form {form_id!r} is not in the codebook; known forms: "
+                f"{', '.join(sorted(codebook.forms))}"
+            )
         paths = _element_paths(form)
         return cls(form_id, paths, {path: code for code, path in paths.items()})
 
@@ -146,23 +164,37 @@ def is_metadata_key(key: str) -> bool:
 
 def is_encrypted_submission(submission: Mapping[str, Any]) -> bool:
     """True for the flattened manifest of an encrypted submission (its answers are in `.enc`)."""
-    keys = "\n".join(key for key in submission if key.__class__ is str) + "\n"
+    try:
+        keys = "\n".join(submission) + "\n"  # JSON keys are text: one C-level join
+    except TypeError:
+        keys = "\n".join(key for key in submission if isinstance(key, str)) + "\n"
     if "EncryptedKey\n" not in keys and "encryptedXmlFile\n" not in keys:
         return False  # the common case, answered by one search instead of a test per key
-    return any(key.rsplit("/", 1)[-1].rsplit(":", 1)[-1] in _ENCRYPTION_KEYS
-               for key in submission)
+    return any(key.rsplit("/", 1)[-1].rsplit(":", 1)[-1] in _ENCRYPTION_KEYS for key in submission)
 
 
 def submission_id_of(submission: Mapping[str, Any]) -> int | None:
-    """Kobo's `_id` as an int, or None when absent or not a whole number."""
+    """Kobo's `_id` as an int, or None when absent or not a whole number.
+
+    Text counts only as ASCII digits: `str.isdigit` also accepts '²' (which `int` refuses) and
+    '١٢٣' (which `int` reads as 123), so another script's digits could alias a real `_id`.
+
+    >>> submission_id_of({"_id": "16"}), submission_id_of({"_id": "١٦"})
+    (16, None)
+    """
     value = submission.get("_id")
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and is_ascii_digits(value):
         return int(value)
     return None
+
+
+def is_ascii_digits(text: str) -> bool:
+    """True for a non-empty run of 0-9 only (no sign, space, or other scripts' digits)."""
+    return text.isascii() and text.isdigit()
 
 
 def revision_of(submission: Mapping[str, Any]) -> str | None:
@@ -171,9 +203,14 @@ def revision_of(submission: Mapping[str, Any]) -> str | None:
     return str(value).removeprefix("uuid:") if value else None
 
 
-def map_submission(codebook: Codebook, layout: FormLayout, asset_uid: str,
-                   submission: Mapping[str, Any], *,
-                   updated_at: dt.datetime | None = None) -> MappedSubmission:
+def map_submission(
+    codebook: Codebook,
+    layout: FormLayout,
+    asset_uid: str,
+    submission: Mapping[str, Any],
+    *,
+    updated_at: dt.datetime | None = None,
+) -> MappedSubmission:
     """Map one Kobo submission (JSON of `/api/v2/assets/{uid}/data/`) to a canonical record.
 
     `updated_at` is when this revision was observed (an edit keeps `_submission_time`, so the
@@ -189,10 +226,16 @@ def map_submission(codebook: Codebook, layout: FormLayout, asset_uid: str,
     submission_id = submission_id_of(submission)
     if submission_id is None:
         source_id = revision_of(submission) or "unknown"
-        problem = Problem("KB302", "the submission has no integer _id",
-                          f"kobo asset {asset_uid} submission without _id")
-        return MappedSubmission(QuarantinedRecord.from_problems(
-            system, source_id, [problem], payload=submission, form_id=layout.form_id))
+        problem = Problem(
+            "KB302",
+            "the submission has no integer _id",
+            f"kobo asset {asset_uid} submission without _id",
+        )
+        return MappedSubmission(
+            QuarantinedRecord.from_problems(
+                system, source_id, [problem], payload=submission, form_id=layout.form_id
+            )
+        )
     source_id = str(submission_id)
     record_id = record_id_for(system, source_id)
     where = f"kobo asset {asset_uid} submission {submission_id}"
@@ -201,13 +244,28 @@ def map_submission(codebook: Codebook, layout: FormLayout, asset_uid: str,
     def add(code: str, message: str, element: str | None) -> None:
         problems.append(Problem(code, message, where, None, element))
 
+    def quarantined(warnings: tuple[Problem, ...] = ()) -> MappedSubmission:
+        outcome = QuarantinedRecord.from_problems(
+            system,
+            source_id,
+            problems,
+            payload=submission,
+            record_id=record_id,
+            form_id=layout.form_id,
+        )
+        return MappedSubmission(outcome, warnings)
+
     occurrences: dict[str, list[tuple[str, Any]]] = {}
     by_path = layout.elements_by_path
     for path, value in _answers(submission, layout):
         code = by_path.get(path) or layout.element_at(path, codebook)
         if code is None:
-            add("RC200", f"answer {path!r} is not an element of codebook {codebook.id} "
-                f"{codebook.version} (form {layout.form_id})", path)
+            add(
+                "RC200",
+                f"answer {path!r} is not an element of codebook {codebook.id} "
+                f"{codebook.version} (form {layout.form_id})",
+                path,
+            )
             continue
         found = occurrences.get(code)
         if found is None:
@@ -221,14 +279,21 @@ def map_submission(codebook: Codebook, layout: FormLayout, asset_uid: str,
     for code, found in occurrences.items():
         element = elements[code]
         if len(found) > 1:
-            add("KB301", f"{len(found)} answers (in a repeat at {found[0][0]!r}) for an element "
-                "that holds one value", code)
+            add(
+                "KB301",
+                f"{len(found)} answers (in a repeat at {found[0][0]!r}) for an element "
+                "that holds one value",
+                code,
+            )
             unreadable.add(code)
             continue
         _path, raw = found[0]
         if raw.__class__ is not str and not isinstance(raw, (int, float, bool)):
-            add("RC201", f"expected a {element.type} answer as text, got a {type(raw).__name__}",
-                code)
+            add(
+                "RC201",
+                f"expected a {element.type} answer as text, got a {type(raw).__name__}",
+                code,
+            )
             unreadable.add(code)
             continue
         try:
@@ -243,40 +308,46 @@ def map_submission(codebook: Codebook, layout: FormLayout, asset_uid: str,
     collected_at, submitted_at = _collected_and_submitted(submission)
     if collected_at is None:
         add("KB302", "the submission has neither a readable `start` nor `_submission_time`", None)
-        return MappedSubmission(QuarantinedRecord.from_problems(
-            system, source_id, problems, payload=submission, record_id=record_id,
-            form_id=layout.form_id))
+        return quarantined()
     version = submission.get("__version__")
     try:
         envelope = Envelope(
-            record_id=record_id, source_system=system, source_id=source_id,
-            form_id=layout.form_id, form_version=str(version) if version else None,
-            collected_at=collected_at, updated_at=updated_at or submitted_at or collected_at,
-            consent_purposes=consent_purposes_from_values(codebook, values))
+            record_id=record_id,
+            source_system=system,
+            source_id=source_id,
+            form_id=layout.form_id,
+            form_version=str(version) if version else None,
+            collected_at=collected_at,
+            updated_at=updated_at or submitted_at or collected_at,
+            consent_purposes=consent_purposes_from_values(codebook, values),
+        )
         # the envelope was just validated and every value coerced to its element's type:
         # validating the record again would only copy `values`
         record = CanonicalRecord.model_construct(envelope=envelope, values=values)
     except ValidationError as exc:
         add("RC206", f"envelope invalid: {exc.errors()[0]['msg']}", None)
-        return MappedSubmission(QuarantinedRecord.from_problems(
-            system, source_id, problems, payload=submission, record_id=record_id,
-            form_id=layout.form_id))
+        return quarantined()
     # An answer that could not be read is already reported; do not report it again as missing.
-    problems += [p for p in validate_record(codebook, record, today=collected_at.date(),
-                                            source=where)
-                 if p.element not in unreadable]
+    problems += [
+        p
+        for p in validate_record(codebook, record, today=collected_at.date(), source=where)
+        if p.element not in unreadable
+    ]
     errors = [p for p in problems if p.severity == "error"]
     warnings = tuple(p for p in problems if p.severity != "error")
     if errors:
-        return MappedSubmission(QuarantinedRecord.from_problems(
-            system, source_id, problems, payload=submission, record_id=record_id,
-            form_id=layout.form_id), warnings)
+        return quarantined(warnings)
     return MappedSubmission(record, warnings)
 
 
-def kobo_to_canonical(codebook: Codebook, layout: FormLayout, asset_uid: str,
-                      submission: Mapping[str, Any], *,
-                      updated_at: dt.datetime | None = None) -> CanonicalRecord | QuarantinedRecord:
+def kobo_to_canonical(
+    codebook: Codebook,
+    layout: FormLayout,
+    asset_uid: str,
+    submission: Mapping[str, Any],
+    *,
+    updated_at: dt.datetime | None = None,
+) -> CanonicalRecord | QuarantinedRecord:
     """`map_submission` without the warnings: the record, or why it is quarantined."""
     return map_submission(codebook, layout, asset_uid, submission, updated_at=updated_at).outcome
 
@@ -311,7 +382,8 @@ def consent_purposes_from_values(codebook: Codebook, values: Mapping[str, Any]) 
 
 
 def _collected_and_submitted(
-        submission: Mapping[str, Any]) -> tuple[dt.datetime | None, dt.datetime | None]:
+    submission: Mapping[str, Any],
+) -> tuple[dt.datetime | None, dt.datetime | None]:
     submitted = _parse_submission_time(submission.get("_submission_time"))
     started = _parse_device_time(submission.get("start"))
     return (started or submitted), submitted
@@ -345,12 +417,34 @@ def content_digest(outcome: CanonicalRecord | QuarantinedRecord) -> str:
     left out, so a revision marker alone does not count as a change).
     """
     if isinstance(outcome, CanonicalRecord):
-        data: Any = [outcome.values_json(), outcome.envelope.form_version]
-    else:
-        data = [sorted(p.code for p in outcome.problems),
-                {k: v for k, v in outcome.payload.items() if not is_metadata_key(k)}]
+        # The text must stay what earlier runs stored: `[values_json(), form_version]`. For the
+        # types `coerce_value` makes (text, numbers, booleans, dates, decimals, tuples of text
+        # or numbers), dumping `values` itself with `_digest_default` writes the same text —
+        # tuples are JSON arrays, dates go through `isoformat` — without the sorted copy.
+        values: Mapping[str, Any] = outcome.values
+        default: Callable[[Any], Any] = _digest_default
+        if not _DIGEST_DIRECT_TYPES.issuperset(map(type, values.values())):
+            values, default = outcome.values_json(), str
+        text = json.dumps(
+            [values, outcome.envelope.form_version],
+            sort_keys=True,
+            ensure_ascii=False,
+            default=default,
+        )
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+    data = [
+        sorted(p.code for p in outcome.problems),
+        {k: v for k, v in outcome.payload.items() if not is_metadata_key(k)},
+    ]
     text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def _digest_default(value: Any) -> Any:
+    """`json.dumps` fallback of `content_digest`: what `values_json()` makes of a value, else str."""
+    if isinstance(value, dt.date):  # and datetime
+        return value.isoformat()
+    return str(value)
 
 
 # --------------------------------------------------------------------------- XML -> Kobo JSON
@@ -422,8 +516,9 @@ def kobo_text(value: Any) -> str | None:
     return text or None
 
 
-def canonical_to_kobo_json(codebook: Codebook, layout: FormLayout, record: CanonicalRecord, *,
-                           asset_uid: str | None = None) -> dict[str, Any]:
+def canonical_to_kobo_json(
+    codebook: Codebook, layout: FormLayout, record: CanonicalRecord, *, asset_uid: str | None = None
+) -> dict[str, Any]:
     """The Kobo `/data/` JSON a submission with this record's values would have.
 
     The inverse of `map_submission` for records that came from (or are bound for) Kobo:
@@ -436,9 +531,11 @@ def canonical_to_kobo_json(codebook: Codebook, layout: FormLayout, record: Canon
     """
     envelope = record.envelope
     uid = asset_uid or envelope.source_system.removeprefix(SOURCE_SYSTEM_PREFIX)
-    if not envelope.source_id.isdigit():
-        raise ValueError(f"record {record.record_id}: a Kobo submission needs an integer _id as "
-                         f"source id, got {envelope.source_id!r}")
+    if not is_ascii_digits(envelope.source_id):
+        raise ValueError(
+            f"record {record.record_id}: a Kobo submission needs an integer _id as "
+            f"source id, got {envelope.source_id!r}"
+        )
     instance = str(uuid.UUID(record.record_id))
     submission: dict[str, Any] = {
         "_id": int(envelope.source_id),
@@ -457,16 +554,20 @@ def canonical_to_kobo_json(codebook: Codebook, layout: FormLayout, record: Canon
             first_geopoint = [float(value[0]), float(value[1])]
     if envelope.form_version:
         submission["__version__"] = envelope.form_version
-    submission.update({
-        "meta/instanceID": f"uuid:{instance}",
-        "meta/rootUuid": f"uuid:{instance}",
-        "_xform_id_string": uid,
-        "_uuid": instance,
-        "_attachments": [],
-        "_status": "submitted_via_web",
-        "_geolocation": first_geopoint,
-        "_submission_time": envelope.updated_at.astimezone(dt.UTC).strftime(SUBMISSION_TIME_FORMAT),
-        "_validation_status": {},
-        "_submitted_by": None,
-    })
+    submission.update(
+        {
+            "meta/instanceID": f"uuid:{instance}",
+            "meta/rootUuid": f"uuid:{instance}",
+            "_xform_id_string": uid,
+            "_uuid": instance,
+            "_attachments": [],
+            "_status": "submitted_via_web",
+            "_geolocation": first_geopoint,
+            "_submission_time": envelope.updated_at.astimezone(dt.UTC).strftime(
+                SUBMISSION_TIME_FORMAT
+            ),
+            "_validation_status": {},
+            "_submitted_by": None,
+        }
+    )
     return submission

@@ -18,6 +18,7 @@ Per asset it holds:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import time
@@ -27,6 +28,9 @@ from pathlib import Path
 from typing import Protocol
 
 DEFAULT_STATE_PATH = Path(".tipdata/kobo-pull-state.json")
+#: the largest share of a pull's time `JsonFilePullState.checkpoint` spends rewriting its file
+MAX_WRITE_SHARE = 0.05
+_WRITE_SLICE = 2_000
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,9 @@ class PullState(Protocol):
     def seen(self, asset_uid: str, submission_id: int) -> SeenSubmission | None:
         """What was pulled for this `_id`, or None."""
 
-    def seen_many(self, asset_uid: str,
-                  submission_ids: Iterable[int]) -> Mapping[int, SeenSubmission]:
+    def seen_many(
+        self, asset_uid: str, submission_ids: Iterable[int]
+    ) -> Mapping[int, SeenSubmission]:
         """`seen` for a page of `_id`s at once (those never pulled are left out)."""
 
     def seen_ids(self, asset_uid: str) -> Iterator[int]:
@@ -65,8 +70,9 @@ class PullState(Protocol):
         hash of a few yes/no answers could be reversed by trying every combination.
         """
 
-    def remember(self, asset_uid: str, seen: Iterable[SeenSubmission], *,
-                 watermark: int | None = None) -> None:
+    def remember(
+        self, asset_uid: str, seen: Iterable[SeenSubmission], *, watermark: int | None = None
+    ) -> None:
         """Record pulled submissions and, if given, raise the watermark (never lowers it)."""
 
     def forget(self, asset_uid: str, submission_ids: Iterable[int]) -> None:
@@ -99,7 +105,11 @@ class JsonFilePullState:
     """`PullState` in one JSON file, rewritten atomically with owner-only permissions.
 
     `checkpoint` writes at most every `flush_seconds` so a large pull does not rewrite the file
-    after every page; `flush` always writes. After a crash the pull resumes from the last
+    after every page; `flush` always writes. The file grows with the submissions seen, and a
+    rewrite of 100,000 of them takes a noticeable fraction of a second, so `checkpoint` also
+    waits until the time since the last write is `1 / MAX_WRITE_SHARE` times what that write
+    took: rewriting stays a small share of a long pull instead of growing with it.
+    `flush_seconds=0` writes at every checkpoint. After a crash the pull resumes from the last
     written watermark and re-delivers at most the pages since then (at-least-once; records are
     upserts by record id).
 
@@ -108,14 +118,20 @@ class JsonFilePullState:
     True
     """
 
-    def __init__(self, path: Path = DEFAULT_STATE_PATH, *, flush_seconds: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        path: Path = DEFAULT_STATE_PATH,
+        *,
+        flush_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = Path(path)
         self._flush_seconds = flush_seconds
         self._clock = clock
         self._assets: dict[str, _AssetState] = {}
         self._dirty = False
         self._last_flush = clock()
+        self._last_write_seconds = 0.0
         if self.path.is_file():
             self._load()
 
@@ -129,8 +145,10 @@ class JsonFilePullState:
                 state.seen = {int(k): (v[0], v[1]) for k, v in entry.get("seen", {}).items()}
                 self._assets[uid] = state
         except (OSError, ValueError, TypeError, AttributeError, IndexError) as exc:
-            raise ValueError(f"cannot read the pull state {self.path}: {exc}. Fix: restore it "
-                             "from a backup, or delete it to pull everything again") from None
+            raise ValueError(
+                f"cannot read the pull state {self.path}: {exc}. Fix: restore it "
+                "from a backup, or delete it to pull everything again"
+            ) from None
 
     def _asset(self, asset_uid: str) -> _AssetState:
         state = self._assets.get(asset_uid)
@@ -147,8 +165,7 @@ class JsonFilePullState:
         entry = state.seen.get(submission_id) if state else None
         return SeenSubmission(submission_id, *entry) if entry else None
 
-    def seen_many(self, asset_uid: str,
-                  submission_ids: Iterable[int]) -> dict[int, SeenSubmission]:
+    def seen_many(self, asset_uid: str, submission_ids: Iterable[int]) -> dict[int, SeenSubmission]:
         state = self._assets.get(asset_uid)
         if state is None:
             return {}
@@ -177,8 +194,9 @@ class JsonFilePullState:
     def stored_digest(self, content_digest: str) -> str:
         return content_digest
 
-    def remember(self, asset_uid: str, seen: Iterable[SeenSubmission], *,
-                 watermark: int | None = None) -> None:
+    def remember(
+        self, asset_uid: str, seen: Iterable[SeenSubmission], *, watermark: int | None = None
+    ) -> None:
         state = self._asset(asset_uid)
         for item in seen:
             previous = state.seen.get(item.submission_id)
@@ -201,15 +219,23 @@ class JsonFilePullState:
 
     def reconciled_at(self, asset_uid: str) -> dt.datetime | None:
         state = self._assets.get(asset_uid)
-        return dt.datetime.fromisoformat(state.reconciled_at) if state and state.reconciled_at \
+        return (
+            dt.datetime.fromisoformat(state.reconciled_at)
+            if state and state.reconciled_at
             else None
+        )
 
     def mark_reconciled(self, asset_uid: str, when: dt.datetime) -> None:
         self._asset(asset_uid).reconciled_at = when.isoformat()
         self._dirty = True
 
     def checkpoint(self) -> None:
-        if self._dirty and self._clock() - self._last_flush >= self._flush_seconds:
+        if not self._dirty:
+            return
+        interval = self._flush_seconds
+        if interval:
+            interval = max(interval, self._last_write_seconds / MAX_WRITE_SHARE)
+        if self._clock() - self._last_flush >= interval:
             self._write()
 
     def flush(self) -> None:
@@ -217,7 +243,8 @@ class JsonFilePullState:
             self._write()
 
     def _write(self) -> None:
-        """Stream the JSON out entry by entry: no second copy of the state in memory."""
+        """Stream the JSON out a slice at a time: no second copy of the whole state in memory."""
+        started = self._clock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -225,11 +252,14 @@ class JsonFilePullState:
             handle.write('{"assets":{')
             for index, (uid, state) in enumerate(self._assets.items()):
                 head = {"watermark": state.watermark, "reconciled_at": state.reconciled_at}
-                handle.write(("," if index else "") + json.dumps(uid) + ":"
-                             + json.dumps(head, separators=(",", ":"))[:-1] + ',"seen":{')
-                handle.writelines(
-                    ("," if position else "") + f'"{sid}":' + json.dumps(entry, separators=(",", ":"))
-                    for position, (sid, entry) in enumerate(state.seen.items()))
+                handle.write(
+                    ("," if index else "")
+                    + json.dumps(uid)
+                    + ":"
+                    + json.dumps(head, separators=(",", ":"))[:-1]
+                    + ',"seen":{'
+                )
+                handle.writelines(_seen_slices(state.seen))
                 handle.write("}}")
             handle.write("}}")
             handle.flush()
@@ -237,3 +267,14 @@ class JsonFilePullState:
         os.replace(temporary, self.path)
         self._dirty = False
         self._last_flush = self._clock()
+        self._last_write_seconds = self._last_flush - started
+
+
+def _seen_slices(seen: Mapping[int, tuple[str, str]]) -> Iterator[str]:
+    """`"<_id>":[revision,digest]` entries joined by commas, `_WRITE_SLICE` per JSON encoding."""
+    items = iter(seen.items())
+    first = True
+    while chunk := dict(itertools.islice(items, _WRITE_SLICE)):
+        text = json.dumps(chunk, separators=(",", ":"))[1:-1]
+        yield text if first else "," + text
+        first = False

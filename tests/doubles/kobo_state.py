@@ -41,10 +41,16 @@ PERM_VIEW_SUBMISSIONS = "view_submissions"
 PERM_CHANGE_SUBMISSIONS = "change_submissions"
 PERM_DELETE_SUBMISSIONS = "delete_submissions"
 PERM_VALIDATE_SUBMISSIONS = "validate_submissions"
-ALL_PERMISSIONS = frozenset({
-    PERM_VIEW_ASSET, PERM_CHANGE_ASSET, PERM_VIEW_SUBMISSIONS, PERM_CHANGE_SUBMISSIONS,
-    PERM_DELETE_SUBMISSIONS, PERM_VALIDATE_SUBMISSIONS,
-})
+ALL_PERMISSIONS = frozenset(
+    {
+        PERM_VIEW_ASSET,
+        PERM_CHANGE_ASSET,
+        PERM_VIEW_SUBMISSIONS,
+        PERM_CHANGE_SUBMISSIONS,
+        PERM_DELETE_SUBMISSIONS,
+        PERM_VALIDATE_SUBMISSIONS,
+    }
+)
 
 HOOK_STATUS_FAILED, HOOK_STATUS_PENDING, HOOK_STATUS_SUCCESS, HOOK_STATUS_PROCESSING = 0, 1, 2, 3
 HOOK_STATUS_LABELS = {0: "failed", 1: "pending", 2: "success", 3: "processing"}
@@ -146,7 +152,8 @@ class Asset:
     hook_logs: dict[str, HookLog] = field(default_factory=dict)
     data_version: int = 0
     query_cache: dict[tuple[str, str], tuple[int, list[SubmissionRow]]] = field(
-        default_factory=dict, repr=False)
+        default_factory=dict, repr=False
+    )
 
     @property
     def version_id(self) -> str | None:
@@ -182,8 +189,13 @@ class ImportTask:
 class KoboState:
     """All of the double's data; call its methods while holding `lock`."""
 
-    def __init__(self, *, default_page_size: int = 100, max_page_size: int = 1000,
-                 import_polls_until_done: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        default_page_size: int = 100,
+        max_page_size: int = 1000,
+        import_polls_until_done: int = 1,
+    ) -> None:
         self.lock = threading.RLock()
         self.default_page_size = default_page_size
         self.max_page_size = max_page_size
@@ -206,12 +218,17 @@ class KoboState:
         self._seq += 1
         return self._seq
 
-    def add_user(self, username: str, token: str | None = None,
-                 password: str | None = None) -> User:
+    def add_user(
+        self, username: str, token: str | None = None, password: str | None = None
+    ) -> User:
         if username in self.users:
             raise ValueError(f"user {username!r} already exists")
-        user = User(username=username, token=token or secrets.token_hex(20), id=self._next_user_id,
-                    password=password)
+        user = User(
+            username=username,
+            token=token or secrets.token_hex(20),
+            id=self._next_user_id,
+            password=password,
+        )
         self._next_user_id += 1
         self.users[username] = user
         return user
@@ -236,16 +253,28 @@ class KoboState:
 
     # ------------------------------------------------------------------ assets
 
-    def create_asset(self, owner: str, *, name: str, asset_type: str,
-                     content: dict[str, Any] | None = None) -> Asset:
+    def create_asset(
+        self, owner: str, *, name: str, asset_type: str, content: dict[str, Any] | None = None
+    ) -> Asset:
         now = self.now()
-        asset = Asset(id=self._next_asset_id, uid=new_uid("a"), owner=owner, name=name,
-                      asset_type=asset_type, content=content or {"survey": [], "settings": {}},
-                      summary={}, date_created=now, date_modified=now)
+        asset = Asset(
+            id=self._next_asset_id,
+            uid=new_uid("a"),
+            owner=owner,
+            name=name,
+            asset_type=asset_type,
+            content=content or {"survey": [], "settings": {}},
+            summary={},
+            date_created=now,
+            date_modified=now,
+        )
         self._next_asset_id += 1
         asset.summary = content_summary(asset.content)
-        asset.versions.append(AssetVersion(uid=new_uid("v"), date_modified=now,
-                                           content_hash=_content_hash(asset.content)))
+        asset.versions.append(
+            AssetVersion(
+                uid=new_uid("v"), date_modified=now, content_hash=_content_hash(asset.content)
+            )
+        )
         self.assets[asset.uid] = asset
         return asset
 
@@ -259,8 +288,9 @@ class KoboState:
         asset.date_modified = now
         content_hash = _content_hash(content)
         if not asset.versions or asset.versions[-1].content_hash != content_hash:
-            asset.versions.append(AssetVersion(uid=new_uid("v"), date_modified=now,
-                                               content_hash=content_hash))
+            asset.versions.append(
+                AssetVersion(uid=new_uid("v"), date_modified=now, content_hash=content_hash)
+            )
 
     def version_number_and_date(self, asset: Asset) -> str:
         """`Asset.version_number_and_date`: deployed count (+1 if latest undeployed) and date."""
@@ -273,16 +303,26 @@ class KoboState:
         """First deploy or redeploy of the latest version; raises DeployFailed from pyxform."""
         latest = asset.versions[-1]
         version_string = self.version_number_and_date(asset)
-        form = build_xform(asset.content, asset_uid=asset.uid, title=asset.name,
-                           version_string=version_string, version_uid=latest.uid)
+        form = build_xform(
+            asset.content,
+            asset_uid=asset.uid,
+            title=asset.name,
+            version_string=version_string,
+            version_uid=latest.uid,
+        )
         now = self.now()
         latest.deployed = True
         latest.date_deployed = now
         latest.version_string = version_string
         if asset.deployment is None:
-            asset.deployment = Deployment(backend="openrosa", active=active, version_id=latest.uid,
-                                          formhub_uuid=uuid.uuid4().hex,
-                                          enketo_id=new_uid("")[:8], form=form)
+            asset.deployment = Deployment(
+                backend="openrosa",
+                active=active,
+                version_id=latest.uid,
+                formhub_uuid=uuid.uuid4().hex,
+                enketo_id=new_uid("")[:8],
+                form=form,
+            )
         else:
             asset.deployment.active = active
             asset.deployment.version_id = latest.uid
@@ -332,7 +372,7 @@ class KoboState:
     def find_row(self, asset: Asset, key: str | int) -> SubmissionRow | None:
         """`/data/{id}/`: `{id}` is `_id`, `_uuid`, or the rootUuid without `uuid:`."""
         text = str(key)
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             row = self._row_by_id(asset, int(text))
             if row is not None:
                 return row
@@ -360,12 +400,21 @@ class KoboState:
 
     def render_context(self, asset: Asset, base_url: str) -> RenderContext:
         formhub_uuid = asset.deployment.formhub_uuid if asset.deployment else ""
-        return RenderContext(asset_uid=asset.uid, formhub_uuid=formhub_uuid,
-                             owner_username=asset.owner, base_url=base_url,
-                             version_strings=asset.version_strings())
+        return RenderContext(
+            asset_uid=asset.uid,
+            formhub_uuid=formhub_uuid,
+            owner_username=asset.owner,
+            base_url=base_url,
+            version_strings=asset.version_strings(),
+        )
 
-    def select_rows(self, asset: Asset, query: Mapping[str, Any], sort: Mapping[str, Any],
-                    cache_key: tuple[str, str]) -> list[SubmissionRow]:
+    def select_rows(
+        self,
+        asset: Asset,
+        query: Mapping[str, Any],
+        sort: Mapping[str, Any],
+        cache_key: tuple[str, str],
+    ) -> list[SubmissionRow]:
         """Rows matching `query` in `sort` order; O(page) for the plain `_id` order.
 
         Filtered or re-sorted results are cached per (query, sort) until the data changes, so
@@ -378,8 +427,11 @@ class KoboState:
         if bounds is not None:  # an incremental pull's `_id` window: rows are in `_id` order
             above, at_most = bounds
             start = 0 if above is None else bisect.bisect_right(asset.rows, above, key=_row_id)
-            end = len(asset.rows) if at_most is None else \
-                bisect.bisect_right(asset.rows, at_most, key=_row_id)
+            end = (
+                len(asset.rows)
+                if at_most is None
+                else bisect.bisect_right(asset.rows, at_most, key=_row_id)
+            )
             return asset.rows[start:end]
         cached = asset.query_cache.get(cache_key)
         if cached and cached[0] == asset.data_version:
@@ -388,9 +440,13 @@ class KoboState:
             needs_answers = not referenced_fields(query) <= METADATA_KEYS
             ctx = self.render_context(asset, "")
             selected = [
-                row for row in asset.rows
-                if matches(render_submission(row, ctx) if needs_answers
-                           else metadata_view(row, asset.uid), query)]
+                row
+                for row in asset.rows
+                if matches(
+                    render_submission(row, ctx) if needs_answers else metadata_view(row, asset.uid),
+                    query,
+                )
+            ]
         else:
             selected = list(asset.rows)
         if not plain_order:
@@ -398,8 +454,11 @@ class KoboState:
             sort_needs_answers = not set(sort) <= METADATA_KEYS
 
             def field_value(row: SubmissionRow, name: str) -> Any:
-                source = (render_submission(row, ctx) if sort_needs_answers
-                          else metadata_view(row, asset.uid))
+                source = (
+                    render_submission(row, ctx)
+                    if sort_needs_answers
+                    else metadata_view(row, asset.uid)
+                )
                 return source.get(name)
 
             selected = sort_documents(selected, sort, field_value)
@@ -408,10 +467,16 @@ class KoboState:
         asset.query_cache[cache_key] = (asset.data_version, selected)
         return selected
 
-    def new_attachment(self, basename: str, mimetype: str, question_xpath: str | None,
-                       content: bytes) -> StoredAttachment:
-        return StoredAttachment(uid=new_uid("att"), basename=basename, mimetype=mimetype,
-                                question_xpath=question_xpath, content=content)
+    def new_attachment(
+        self, basename: str, mimetype: str, question_xpath: str | None, content: bytes
+    ) -> StoredAttachment:
+        return StoredAttachment(
+            uid=new_uid("att"),
+            basename=basename,
+            mimetype=mimetype,
+            question_xpath=question_xpath,
+            content=content,
+        )
 
     # ------------------------------------------------------------------ hooks
 

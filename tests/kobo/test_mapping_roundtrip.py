@@ -1,4 +1,4 @@
-"""Round trip canonical → Kobo JSON → canonical, for random records valid under the codebook."""
+"""Round trips canonical ⇄ Kobo JSON, for random records valid under the codebook."""
 
 from __future__ import annotations
 
@@ -30,16 +30,20 @@ from tipdata.records import (
 
 CODEBOOK = load_codebook()
 SCREENING_FORMS = ("tip_screening_adult", "tip_screening_child")
-ASSET_UIDS = st.text("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789",
-                     min_size=21, max_size=21).map(lambda s: "a" + s)
+ASSET_UIDS = st.text(
+    "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789", min_size=21, max_size=21
+).map(lambda s: "a" + s)
 OFFSETS = st.integers(-12 * 60, 14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
 TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40)
 
 
 def aware_datetimes(*, kobo_submission_time: bool = False) -> st.SearchStrategy[dt.datetime]:
     """Aware moments; Kobo keeps `_submission_time` in UTC to the second (kobo-api.md §5.2)."""
-    moments = st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 12, 31),
-                           timezones=st.just(dt.UTC) if kobo_submission_time else OFFSETS)
+    moments = st.datetimes(
+        min_value=dt.datetime(2020, 1, 1),
+        max_value=dt.datetime(2030, 12, 31),
+        timezones=st.just(dt.UTC) if kobo_submission_time else OFFSETS,
+    )
     if kobo_submission_time:
         moments = moments.map(lambda d: d.replace(microsecond=0))
     return moments
@@ -53,7 +57,8 @@ def value_strategy(element: Element, today: dt.date) -> st.SearchStrategy[Any]:
         return st.sampled_from(options.codes())
     if kind == "select_multiple":
         return st.lists(st.sampled_from(options.codes()), min_size=1, unique=True).map(
-            lambda codes: tuple(sorted(codes)))
+            lambda codes: tuple(sorted(codes))
+        )
     if kind == "boolean":
         return st.booleans()
     if kind == "integer":
@@ -65,8 +70,9 @@ def value_strategy(element: Element, today: dt.date) -> st.SearchStrategy[Any]:
     if kind == "datetime":
         return aware_datetimes()
     if kind == "geopoint":
-        return st.tuples(st.floats(-90, 90), st.floats(-180, 180), st.floats(0, 5000),
-                         st.floats(0, 100))
+        return st.tuples(
+            st.floats(-90, 90), st.floats(-180, 180), st.floats(0, 5000), st.floats(0, 100)
+        )
     return TEXT
 
 
@@ -84,12 +90,15 @@ def screening_records(draw: st.DrawFn, form_id: str) -> CanonicalRecord:
     source_id = str(draw(st.integers(1, 10**9)))
     system = source_system_for(asset_uid)
     envelope = Envelope(
-        record_id=record_id_for(system, source_id), source_system=system, source_id=source_id,
-        form_id=form_id, form_version=draw(st.none() | st.from_regex(r"v[A-Za-z0-9]{21}",
-                                                                      fullmatch=True)),
+        record_id=record_id_for(system, source_id),
+        source_system=system,
+        source_id=source_id,
+        form_id=form_id,
+        form_version=draw(st.none() | st.from_regex(r"v[A-Za-z0-9]{21}", fullmatch=True)),
         collected_at=collected_at,
         updated_at=draw(aware_datetimes(kobo_submission_time=True)),
-        consent_purposes=consent_purposes_from_values(CODEBOOK, values))
+        consent_purposes=consent_purposes_from_values(CODEBOOK, values),
+    )
     record = CanonicalRecord(envelope=envelope, values=values)
     errors = [p for p in validate_record(CODEBOOK, record, today=today) if p.severity == "error"]
     assume(not errors)
@@ -105,8 +114,9 @@ def test_canonical_to_kobo_json__round_trips(form_id: str, data: st.DataObject) 
     layout = FormLayout.of(CODEBOOK, form_id)
     row = canonical_to_kobo_json(CODEBOOK, layout, record)
     assert all(isinstance(v, str) for k, v in row.items() if not k.startswith("_"))
-    back = kobo_to_canonical(CODEBOOK, layout, record.envelope.source_system.removeprefix("kobo:"),
-                             row)
+    back = kobo_to_canonical(
+        CODEBOOK, layout, record.envelope.source_system.removeprefix("kobo:"), row
+    )
     assert isinstance(back, CanonicalRecord), getattr(back, "message", "")
     assert back.values == record.values
     assert back.envelope == record.envelope
@@ -122,15 +132,47 @@ def test_kobo_text__coerces_back_for_every_element_type(data: st.DataObject) -> 
     assert coerce_value(element, kobo_text(value)) == value
 
 
-@pytest.mark.parametrize(("kind", "value", "text"), [
-    ("boolean", True, "true"),
-    ("decimal", Decimal("61.50"), "61.50"),
-    ("select_multiple", ("debt", "threats"), "debt threats"),
-    ("date", dt.date(2026, 2, 28), "2026-02-28"),
-    ("geopoint", (12.5, -1.25), "12.5 -1.25"),
-    ("integer", 0, "0"),
-])
+@pytest.mark.parametrize(
+    ("kind", "value", "text"),
+    [
+        ("boolean", True, "true"),
+        ("decimal", Decimal("61.50"), "61.50"),
+        ("select_multiple", ("debt", "threats"), "debt threats"),
+        ("date", dt.date(2026, 2, 28), "2026-02-28"),
+        ("geopoint", (12.5, -1.25), "12.5 -1.25"),
+        ("integer", 0, "0"),
+    ],
+)
 def test_kobo_text__matches_odk_encoding(kind: str, value: Any, text: str) -> None:
     """should write values the way ODK/Kobo store them in the instance"""
     assert kobo_text(value) == text
     assert kind  # the type the example stands for, for the report
+
+
+#: what Kobo adds to every row and the canonical record does not keep (kobo-api.md §5.4)
+KOBO_ADDITIONS = st.fixed_dictionaries(
+    {
+        "_status": st.sampled_from(["submitted_via_web", "submitted_via_api"]),
+        "_attachments": st.just([]),
+        "_validation_status": st.just({}) | st.just({"uid": "validation_status_approved"}),
+        "_submitted_by": st.none() | st.just("enumerator1"),
+        "_notes": st.just([]),
+        "_tags": st.just([]),
+    }
+)
+
+
+@pytest.mark.parametrize("form_id", SCREENING_FORMS)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_kobo_json__round_trips_through_canonical(form_id: str, data: st.DataObject) -> None:
+    """should write back the same Kobo JSON (answers as text at their paths, `_id`, times,
+    version) after reading a Kobo row into a canonical record"""
+    layout = FormLayout.of(CODEBOOK, form_id)
+    record = data.draw(screening_records(form_id))
+    uid = record.envelope.source_system.removeprefix("kobo:")
+    row = canonical_to_kobo_json(CODEBOOK, layout, record)  # a row as Kobo lists it …
+    row_with_extras = {**row, **data.draw(KOBO_ADDITIONS)}  # … with Kobo's own extra keys
+    mapped = kobo_to_canonical(CODEBOOK, layout, uid, row_with_extras)
+    assert isinstance(mapped, CanonicalRecord), getattr(mapped, "message", "")
+    assert canonical_to_kobo_json(CODEBOOK, layout, mapped) == row

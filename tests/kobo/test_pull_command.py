@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from rich.console import Console
+from rich.progress import Progress, TaskID
 from typer.testing import CliRunner
 
 from tests.kobo.kobo_connector_fixtures import (
@@ -16,6 +19,7 @@ from tests.kobo.kobo_connector_fixtures import (
     screening_answers,
     submit_encrypted,
 )
+from tipdata.kobo_forms import pull_cmd
 from tipdata.kobo_forms.cli import kobo_app
 from tipdata.kobo_forms.form_assets import FormAsset, FormAssetRegistry
 from tipdata.records import record_from_json
@@ -32,16 +36,25 @@ def pull_args(kobo, screening_asset, monkeypatch, tmp_path) -> list[str]:
     registry = FormAssetRegistry(tmp_path / "registry.json")
     registry.put(kobo.base_url, SCREENING, FormAsset(screening_asset))
     registry.save()
-    return ["pull", SCREENING, "--out", str(tmp_path / "out"), "--state",
-            str(tmp_path / "state.json"), "--registry", str(tmp_path / "registry.json")]
+    return [
+        "pull",
+        SCREENING,
+        "--out",
+        str(tmp_path / "out"),
+        "--state",
+        str(tmp_path / "state.json"),
+        "--registry",
+        str(tmp_path / "registry.json"),
+    ]
 
 
 def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_pull_command__writes_records_as_json_lines(kobo, screening_asset, pull_args, codebook,
-                                                    tmp_path):
+def test_pull_command__writes_records_as_json_lines(
+    kobo, screening_asset, pull_args, codebook, tmp_path
+):
     """should append one canonical record per line, readable back with record_from_json"""
     ids = add_screenings(kobo, screening_asset, 30)
     result = CliRunner().invoke(kobo_app, pull_args)
@@ -92,14 +105,25 @@ def test_pull_command__form_not_deployed(kobo, monkeypatch, tmp_path):
     """should name a form that has no asset on the server and exit 1"""
     monkeypatch.setenv("TIPDATA_KOBO_URL", kobo.base_url)
     monkeypatch.setenv("TIPDATA_KOBO_TOKEN", kobo.token)
-    result = CliRunner().invoke(kobo_app, ["pull", "tip_referral", "--out", str(tmp_path / "o"),
-                                           "--state", str(tmp_path / "s.json"), "--registry",
-                                           str(tmp_path / "r.json")])
+    result = CliRunner().invoke(
+        kobo_app,
+        [
+            "pull",
+            "tip_referral",
+            "--out",
+            str(tmp_path / "o"),
+            "--state",
+            str(tmp_path / "s.json"),
+            "--registry",
+            str(tmp_path / "r.json"),
+        ],
+    )
     assert result.exit_code == 1 and "tip_referral: not deployed" in result.output
 
 
-def test_pull_command__server_failure_exits_1_and_resumes(kobo, screening_asset, pull_args,
-                                                        tmp_path):
+def test_pull_command__server_failure_exits_1_and_resumes(
+    kobo, screening_asset, pull_args, tmp_path
+):
     """should exit 1 with the failing request explained, and finish on the next run"""
     ids = add_screenings(kobo, screening_asset, 5)
     kobo.faults.fail_next(30, 500, path_contains="/data/")
@@ -116,15 +140,61 @@ def test_pull_command__private_key_option(kobo, codebook, private_key, monkeypat
     uid = kobo.create_form(encrypted_xlsform(codebook, private_key), name="e.xlsx")
     sid = submit_encrypted(kobo, uid, private_key, screening_answers())
     key_path = tmp_path / "key.pem"
-    key_path.write_bytes(private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    key_path.write_bytes(
+        private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     monkeypatch.setenv("TIPDATA_KOBO_URL", kobo.base_url)
     monkeypatch.setenv("TIPDATA_KOBO_TOKEN", kobo.token)
-    result = CliRunner().invoke(kobo_app, ["pull", SCREENING, "--key", str(key_path), "--out",
-                                           str(tmp_path / "out"), "--state",
-                                           str(tmp_path / "s.json"), "--registry",
-                                           str(tmp_path / "r.json")])
+    result = CliRunner().invoke(
+        kobo_app,
+        [
+            "pull",
+            SCREENING,
+            "--key",
+            str(key_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--state",
+            str(tmp_path / "s.json"),
+            "--registry",
+            str(tmp_path / "r.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     [record] = lines(tmp_path / "out" / f"{SCREENING}.jsonl")
     assert record["envelope"]["source_id"] == str(sid)
+
+
+class FinishedTasks(Progress):
+    """The command's own progress display, also remembering each task as it was when removed."""
+
+    finished: list[tuple[str, float, float | None]] = []
+
+    def remove_task(self, task_id: TaskID) -> None:
+        task = self._tasks[task_id]
+        FinishedTasks.finished.append((task.description, task.completed, task.total))
+        super().remove_task(task_id)
+
+
+def test_pull_command__progress_counts_every_submission_of_a_long_pull(
+    kobo, screening_asset, pull_args, monkeypatch
+):
+    """should keep a bar per form whose total is the server's count and which reaches it"""
+    add_screenings(kobo, screening_asset, 2500)  # three pages of at most 1,000
+    screen = io.StringIO()
+    drawn = pull_cmd._progress()
+    FinishedTasks.finished = []
+    monkeypatch.setattr(
+        pull_cmd,
+        "_progress",
+        lambda: FinishedTasks(
+            *drawn.columns, console=Console(file=screen, force_terminal=True, width=120)
+        ),
+    )
+    result = CliRunner().invoke(kobo_app, [*pull_args, "--no-reconcile"])
+    assert result.exit_code == 0, result.output
+    assert FinishedTasks.finished == [(SCREENING, 2500, 2500)]
