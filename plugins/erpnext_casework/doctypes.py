@@ -57,14 +57,53 @@ MODULE = "TIP Casework"
 FIXED_TIMESTAMP = "2026-01-01 00:00:00.000000"
 
 #: The `fieldtype` options of frappe/core/doctype/docfield/docfield.json in Frappe 15.50.0.
-FRAPPE_V15_FIELDTYPES: frozenset[str] = frozenset({
-    "Autocomplete", "Attach", "Attach Image", "Barcode", "Button", "Check", "Code", "Color",
-    "Column Break", "Currency", "Data", "Date", "Datetime", "Duration", "Dynamic Link", "Float",
-    "Fold", "Geolocation", "Heading", "HTML", "HTML Editor", "Icon", "Image", "Int", "JSON",
-    "Link", "Long Text", "Markdown Editor", "Password", "Percent", "Phone", "Read Only", "Rating",
-    "Section Break", "Select", "Signature", "Small Text", "Tab Break", "Table",
-    "Table MultiSelect", "Text", "Text Editor", "Time",
-})
+FRAPPE_V15_FIELDTYPES: frozenset[str] = frozenset(
+    {
+        "Autocomplete",
+        "Attach",
+        "Attach Image",
+        "Barcode",
+        "Button",
+        "Check",
+        "Code",
+        "Color",
+        "Column Break",
+        "Currency",
+        "Data",
+        "Date",
+        "Datetime",
+        "Duration",
+        "Dynamic Link",
+        "Float",
+        "Fold",
+        "Geolocation",
+        "Heading",
+        "HTML",
+        "HTML Editor",
+        "Icon",
+        "Image",
+        "Int",
+        "JSON",
+        "Link",
+        "Long Text",
+        "Markdown Editor",
+        "Password",
+        "Percent",
+        "Phone",
+        "Read Only",
+        "Rating",
+        "Section Break",
+        "Select",
+        "Signature",
+        "Small Text",
+        "Tab Break",
+        "Table",
+        "Table MultiSelect",
+        "Text",
+        "Text Editor",
+        "Time",
+    }
+)
 
 CASE = "TIP Case"
 IDENTITY = "TIP Identity"
@@ -77,6 +116,8 @@ INVESTIGATION = "TIP Investigation"
 PROSECUTION = "TIP Prosecution"
 PROVIDER = "TIP Service Provider"
 SETTINGS = "TIP Settings"
+#: the referral's status element: the referral follow-up watches its changes
+REFERRAL_STATUS = "ref_status"
 
 LEVEL_DOCTYPES: Mapping[str, str] = {
     "person": CASE,
@@ -97,7 +138,15 @@ CASE_SCOPED: frozenset[str] = frozenset({CASE, IDENTITY, RESTRICTED})
 #: (not `case`: Frappe writes group_by/order_by SQL unquoted, and CASE is an SQL keyword)
 CASE_LINK = "tip_case"
 RECORD_DOCTYPES: tuple[str, ...] = (
-    CASE, IDENTITY, RESTRICTED, SCREENING, REFERRAL, SERVICE, OUTCOME, INVESTIGATION, PROSECUTION,
+    CASE,
+    IDENTITY,
+    RESTRICTED,
+    SCREENING,
+    REFERRAL,
+    SERVICE,
+    OUTCOME,
+    INVESTIGATION,
+    PROSECUTION,
 )
 DOCTYPE_DESCRIPTIONS: Mapping[str, str] = {
     CASE: "One trafficking case, pseudonymous: no names or contacts (those are in TIP Identity).",
@@ -123,8 +172,21 @@ ROLES: tuple[str, ...] = (CASE_WORKER, SUPERVISOR, DATA_ANALYST, LAW_ENFORCEMENT
 
 #: every DocPerm flag (frappe/core/doctype/docperm/docperm.json), all written on every row
 PERM_FLAGS: tuple[str, ...] = (
-    "amend", "cancel", "create", "delete", "email", "export", "if_owner", "import", "print",
-    "read", "report", "select", "share", "submit", "write",
+    "amend",
+    "cancel",
+    "create",
+    "delete",
+    "email",
+    "export",
+    "if_owner",
+    "import",
+    "print",
+    "read",
+    "report",
+    "select",
+    "share",
+    "submit",
+    "write",
 )
 #: consent purpose -> the permlevel bit set on fields whose element does NOT list it
 PURPOSE_BITS: Mapping[str, int] = {"statistics": 1, "law_enforcement": 2}
@@ -148,16 +210,33 @@ class RoleSpec:
 
 
 ROLE_SPECS: tuple[RoleSpec, ...] = (
-    RoleSpec(CASE_WORKER, None, frozenset({"read", "write", "create", "report", "print", "select"})),
-    RoleSpec(SUPERVISOR, None, frozenset({"read", "write", "create", "delete", "report", "export", "print", "select"})),
-    RoleSpec(DATA_ANALYST, "statistics", frozenset({"read", "report", "export", "select"}),
-             never=frozenset({"direct_identifier", "restricted"})),
-    RoleSpec(LAW_ENFORCEMENT, "law_enforcement", frozenset({"read", "select"}),
-             never=frozenset({"restricted"}), writes=frozenset({INVESTIGATION, PROSECUTION})),
+    RoleSpec(
+        CASE_WORKER, None, frozenset({"read", "write", "create", "report", "print", "select"})
+    ),
+    RoleSpec(
+        SUPERVISOR,
+        None,
+        frozenset({"read", "write", "create", "delete", "report", "export", "print", "select"}),
+    ),
+    RoleSpec(
+        DATA_ANALYST,
+        "statistics",
+        frozenset({"read", "report", "export", "select"}),
+        never=frozenset({"direct_identifier", "restricted"}),
+    ),
+    RoleSpec(
+        LAW_ENFORCEMENT,
+        "law_enforcement",
+        frozenset({"read", "select"}),
+        never=frozenset({"restricted"}),
+        writes=frozenset({INVESTIGATION, PROSECUTION}),
+    ),
 )
 DIRECTORY_GRANTS: Mapping[str, frozenset[str]] = {
     CASE_WORKER: frozenset({"read", "report", "print", "select"}),
-    SUPERVISOR: frozenset({"read", "write", "create", "delete", "report", "export", "print", "select"}),
+    SUPERVISOR: frozenset(
+        {"read", "write", "create", "delete", "report", "export", "print", "select"}
+    ),
     DATA_ANALYST: frozenset({"read", "report", "select"}),
     LAW_ENFORCEMENT: frozenset({"read", "select"}),
 }
@@ -210,10 +289,15 @@ def placement(codebook: Codebook) -> dict[str, str]:
     problems: list[str] = []
     for element in codebook.elements.values():
         if element.level not in LEVEL_DOCTYPES:
-            problems.append(f"element {element.code!r}: level {element.level!r} has no DocType; add it to LEVEL_DOCTYPES")
+            problems.append(
+                f"element {element.code!r}: level {element.level!r} has no DocType; add it to LEVEL_DOCTYPES"
+            )
             continue
         doctype = doctype_for_element(element)
-        if element.sensitivity in SENSITIVITY_DOCTYPES and LEVEL_DOCTYPES[element.level] not in CASE_SCOPED:
+        if (
+            element.sensitivity in SENSITIVITY_DOCTYPES
+            and LEVEL_DOCTYPES[element.level] not in CASE_SCOPED
+        ):
             problems.append(
                 f"element {element.code!r}: a {element.sensitivity} at the repeatable level {element.level!r} "
                 "has no DocType; keep identifiers at the person or case level"
@@ -235,10 +319,18 @@ MEDIUM_TEXT = 1000
 INTAKE_PENDING = "intake_pending"
 #: case elements required even while the intake is pending: what identifies the case and
 #: decides its status, all of which a case opened from a screening states
-SCREENING_STAGE_REQUIRED: frozenset[str] = frozenset({
-    "case_reference", "person_pseudo_id", "case_opened_date", "case_status", "consent_screening",
-    "ident_date", "ident_stage", "ident_trafficking_status",
-})
+SCREENING_STAGE_REQUIRED: frozenset[str] = frozenset(
+    {
+        "case_reference",
+        "person_pseudo_id",
+        "case_opened_date",
+        "case_status",
+        "consent_screening",
+        "ident_date",
+        "ident_stage",
+        "ident_trafficking_status",
+    }
+)
 
 
 def unconditionally_required(element: Element) -> bool:
@@ -254,8 +346,12 @@ def required_at_intake(element: Element) -> bool:
     intake. Every other unconditionally required case field is one of these, so a new required
     intake element needs no change here.
     """
-    return (unconditionally_required(element) and element.code not in SCREENING_STAGE_REQUIRED
-            and element.level in LEVEL_DOCTYPES and doctype_for_element(element) == CASE)
+    return (
+        unconditionally_required(element)
+        and element.code not in SCREENING_STAGE_REQUIRED
+        and element.level in LEVEL_DOCTYPES
+        and doctype_for_element(element) == CASE
+    )
 
 
 def always_answered(element: Element) -> bool:
@@ -370,9 +466,13 @@ class _Builder:
 
     def compile_condition(self, element: Element, text: str, doctype: str, what: str) -> str | None:
         try:
-            return to_depends_on(parse(text), self.symbols, self.symbols[element.code], self.field_ref(doctype))
+            return to_depends_on(
+                parse(text), self.symbols, self.symbols[element.code], self.field_ref(doctype)
+            )
         except (LogicCompileError, ValueError) as error:
-            self.problems.append(f"element {element.code!r}: {what} {text!r} cannot become depends_on: {error}")
+            self.problems.append(
+                f"element {element.code!r}: {what} {text!r} cannot become depends_on: {error}"
+            )
             return None
 
     def element_field(self, element: Element, doctype: str) -> dict[str, Any]:
@@ -381,7 +481,8 @@ class _Builder:
             "fieldname": element.code,
             "fieldtype": fieldtype,
             "label": field_label(element.label),
-            "description": element.hint if field_label(element.label) == element.label
+            "description": element.hint
+            if field_label(element.label) == element.label
             else "\n\n".join(t for t in (element.label, element.hint) if t),
             "permlevel": permlevel_for(element),
             **extra,
@@ -396,7 +497,9 @@ class _Builder:
         if element.is_calculated:
             field["read_only"] = 1
         if element.relevant:
-            field["depends_on"] = self.compile_condition(element, element.relevant, doctype, "relevant")
+            field["depends_on"] = self.compile_condition(
+                element, element.relevant, doctype, "relevant"
+            )
         if always_answered(element):
             field["reqd"] = 1
         elif required_at_intake(element):
@@ -404,14 +507,21 @@ class _Builder:
         elif not element.is_calculated and element.required:
             parts = [t for t in (element.relevant, element.required) if isinstance(t, str)]
             condition = " and ".join(f"({part})" for part in parts)
-            field["mandatory_depends_on"] = self.compile_condition(element, condition, doctype, "required")
+            field["mandatory_depends_on"] = self.compile_condition(
+                element, condition, doctype, "required"
+            )
         return _clean(field)
 
     def mirror_fields(self, doctype: str, codes: Iterable[str]) -> list[dict[str, Any]]:
         """Hidden read-only copies of TIP Case fields that this DocType's rules read."""
         outside = sorted(
-            {ref for code in codes for _, text in self.codebook.elements[code].expressions()
-             for ref in references(parse(text)) if self.placement.get(ref) not in (doctype, None)},
+            {
+                ref
+                for code in codes
+                for _, text in self.codebook.elements[code].expressions()
+                for ref in references(parse(text))
+                if self.placement.get(ref) not in (doctype, None)
+            },
             key=list(self.codebook.elements).index,
         )
         fields = []
@@ -425,20 +535,28 @@ class _Builder:
                 continue
             fieldtype, extra = fieldtype_for(source)
             if fieldtype == "Table":
-                self.problems.append(f"{doctype}: rules read the select_multiple {ref!r} of TIP Case; not supported")
+                self.problems.append(
+                    f"{doctype}: rules read the select_multiple {ref!r} of TIP Case; not supported"
+                )
                 continue
             options = self.codebook.options_for(source)
-            fields.append(_clean({
-                "fieldname": mirror_field(ref),
-                "fieldtype": fieldtype,
-                "label": field_label(f"{source.label} (from the case)"),
-                "fetch_from": f"{CASE_LINK}.{ref}",
-                "hidden": 1,
-                "read_only": 1,
-                "permlevel": permlevel_for(source),
-                "options": select_options(options.codes()) if options is not None and source.type == "select_one" else None,
-                **{k: v for k, v in extra.items() if k == "length"},
-            }))
+            fields.append(
+                _clean(
+                    {
+                        "fieldname": mirror_field(ref),
+                        "fieldtype": fieldtype,
+                        "label": field_label(f"{source.label} (from the case)"),
+                        "fetch_from": f"{CASE_LINK}.{ref}",
+                        "hidden": 1,
+                        "read_only": 1,
+                        "permlevel": permlevel_for(source),
+                        "options": select_options(options.codes())
+                        if options is not None and source.type == "select_one"
+                        else None,
+                        **{k: v for k, v in extra.items() if k == "length"},
+                    }
+                )
+            )
         return fields
 
     # -- DocTypes
@@ -448,54 +566,157 @@ class _Builder:
         fields: list[dict[str, Any]] = [
             {"fieldname": "section_record", "fieldtype": "Section Break", "label": "Record"},
             {
-                "fieldname": "external_id", "fieldtype": "Data", "label": "External ID", "reqd": 1,
-                "unique": 1, "in_list_view": 1, "set_only_once": 1, "no_copy": 1, "bold": 1,
+                "fieldname": "external_id",
+                "fieldtype": "Data",
+                "label": "External ID",
+                "reqd": 1,
+                "unique": 1,
+                "in_list_view": 1,
+                "set_only_once": 1,
+                "no_copy": 1,
+                "bold": 1,
                 "description": "Stable id shared with the other platforms; it is the record's name.",
             },
         ]
         if doctype != CASE:
-            fields.append({
-                "fieldname": CASE_LINK, "fieldtype": "Link", "options": CASE, "label": "Case", "reqd": 1,
-                "in_list_view": 1, "in_standard_filter": 1, "search_index": 1,
-                "unique": 1 if doctype in CASE_SCOPED else 0, "set_only_once": 1,
-            })
+            fields.append(
+                {
+                    "fieldname": CASE_LINK,
+                    "fieldtype": "Link",
+                    "options": CASE,
+                    "label": "Case",
+                    "reqd": 1,
+                    "in_list_view": 1,
+                    "in_standard_filter": 1,
+                    "search_index": 1,
+                    "unique": 1 if doctype in CASE_SCOPED else 0,
+                    "set_only_once": 1,
+                }
+            )
         if doctype == CASE:
             fields.extend(self.case_state_fields())
         if doctype == REFERRAL:
-            fields.append({"fieldname": "service_provider", "fieldtype": "Link", "options": PROVIDER,
-                           "label": "Service provider"})
+            fields.append(
+                {
+                    "fieldname": "service_provider",
+                    "fieldtype": "Link",
+                    "options": PROVIDER,
+                    "label": "Service provider",
+                }
+            )
+            fields.extend(self.referral_state_fields())
         if doctype == PROSECUTION:
-            fields.append({"fieldname": "investigation", "fieldtype": "Link", "options": INVESTIGATION,
-                           "label": "Investigation"})
+            fields.append(
+                {
+                    "fieldname": "investigation",
+                    "fieldtype": "Link",
+                    "options": INVESTIGATION,
+                    "label": "Investigation",
+                }
+            )
         return [_clean(f) for f in fields]
 
     def case_state_fields(self) -> list[dict[str, Any]]:
         """Status, decision stamp, consent coverage and follow-up state, kept by the controller."""
-        status_codes = [*self.codebook.option_lists["trafficking_status"].codes(), "closed"] \
-            if "trafficking_status" in self.codebook.option_lists else ["closed"]
+        status_codes = (
+            [*self.codebook.option_lists["trafficking_status"].codes(), "closed"]
+            if "trafficking_status" in self.codebook.option_lists
+            else ["closed"]
+        )
         fields: list[dict[str, Any]] = [
             {"fieldname": "column_break_state", "fieldtype": "Column Break"},
-            {"fieldname": "tip_status", "fieldtype": "Select", "label": "Status", "read_only": 1,
-             "options": select_options(status_codes), "in_list_view": 1, "in_standard_filter": 1,
-             "description": "Derived: the trafficking status decision, or closed when the case is closed."},
-            {"fieldname": "status_decided_by_user", "fieldtype": "Link", "options": "User", "read_only": 1,
-             "label": "Status decided by (user)"},
-            {"fieldname": "status_decided_on", "fieldtype": "Datetime", "read_only": 1,
-             "label": "Status decided on"},
-            {"fieldname": "status_pin_set", "fieldtype": "Check", "read_only": 1,
-             "label": "Status page PIN issued"},
-            {"fieldname": "follow_up_due_since", "fieldtype": "Date", "read_only": 1,
-             "label": "Follow-up due since"},
-            {"fieldname": INTAKE_PENDING, "fieldtype": "Check", "label": "Awaiting intake",
-             "in_standard_filter": 1,
-             "description": "Ticked on a case opened from a screening. The intake's fields (consent per "
-                            "purpose, risk level, country of identification, ...) become required once "
-                            "a case worker records the intake and unticks it; it cannot be ticked again."},
+            {
+                "fieldname": "tip_status",
+                "fieldtype": "Select",
+                "label": "Status",
+                "read_only": 1,
+                "options": select_options(status_codes),
+                "in_list_view": 1,
+                "in_standard_filter": 1,
+                "description": "Derived: the trafficking status decision, or closed when the case is closed.",
+            },
+            {
+                "fieldname": "status_decided_by_user",
+                "fieldtype": "Link",
+                "options": "User",
+                "read_only": 1,
+                "label": "Status decided by (user)",
+            },
+            {
+                "fieldname": "status_decided_on",
+                "fieldtype": "Datetime",
+                "read_only": 1,
+                "label": "Status decided on",
+            },
+            {
+                "fieldname": "status_pin_set",
+                "fieldtype": "Check",
+                "read_only": 1,
+                "label": "Status page PIN issued",
+            },
+            {
+                "fieldname": "follow_up_due_since",
+                "fieldtype": "Date",
+                "read_only": 1,
+                "label": "Follow-up due since",
+            },
+            {
+                "fieldname": INTAKE_PENDING,
+                "fieldtype": "Check",
+                "label": "Awaiting intake",
+                "in_standard_filter": 1,
+                "description": "Ticked on a case opened from a screening. The intake's fields (consent per "
+                "purpose, risk level, country of identification, ...) become required once "
+                "a case worker records the intake and unticks it; it cannot be ticked again.",
+            },
         ]
         for purpose in self.codebook.consent_purposes:
-            fields.append({"fieldname": f"consent_covers_{purpose}", "fieldtype": "Check", "read_only": 1,
-                           "label": f"Consent covers {purpose.replace('_', ' ')}"})
+            fields.append(
+                {
+                    "fieldname": f"consent_covers_{purpose}",
+                    "fieldtype": "Check",
+                    "read_only": 1,
+                    "label": f"Consent covers {purpose.replace('_', ' ')}",
+                }
+            )
         return fields
+
+    def referral_state_fields(self) -> list[dict[str, Any]]:
+        """When the referral's status last changed and since when its follow-up is due, kept by the
+        controller and the daily referral check. They say as much as the status itself, so they
+        share its permlevel (its consent purposes)."""
+        status = self.codebook.elements.get(REFERRAL_STATUS)
+        if status is None or self.placement.get(REFERRAL_STATUS) != REFERRAL:
+            self.problems.append(
+                f"{REFERRAL}: the referral follow-up needs the element {REFERRAL_STATUS!r} there"
+            )
+            return []
+        level = permlevel_for(status)
+        return [
+            {"fieldname": "column_break_follow_up", "fieldtype": "Column Break"},
+            {
+                "fieldname": "status_changed_on",
+                "fieldtype": "Datetime",
+                "read_only": 1,
+                "no_copy": 1,
+                "permlevel": level,
+                "label": "Status last changed on",
+                "description": "Set on every change of the referral status; the daily referral check "
+                "counts the days from here.",
+            },
+            {
+                "fieldname": "follow_up_due_since",
+                "fieldtype": "Date",
+                "read_only": 1,
+                "no_copy": 1,
+                "permlevel": level,
+                "label": "Follow-up due since",
+                "in_list_view": 1,
+                "in_standard_filter": 1,
+                "description": "Set by the daily referral check when the status is still open and has not "
+                "changed for the period in TIP Settings; cleared when the status changes.",
+            },
+        ]
 
     def section_fields(self, doctype: str) -> list[dict[str, Any]]:
         codes = [code for code, placed in self.placement.items() if placed == doctype]
@@ -505,13 +726,24 @@ class _Builder:
             element = self.codebook.elements[code]
             if element.section != section:
                 section = element.section
-                fields.append({"fieldname": f"section_{section}", "fieldtype": "Section Break",
-                               "label": section.replace("_", " ").capitalize()})
+                fields.append(
+                    {
+                        "fieldname": f"section_{section}",
+                        "fieldtype": "Section Break",
+                        "label": section.replace("_", " ").capitalize(),
+                    }
+                )
             fields.append(self.element_field(element, doctype))
         mirrors = self.mirror_fields(doctype, codes)
         if mirrors:
-            fields.append({"fieldname": "section_linked", "fieldtype": "Section Break",
-                           "label": "From the case", "hidden": 1})
+            fields.append(
+                {
+                    "fieldname": "section_linked",
+                    "fieldtype": "Section Break",
+                    "label": "From the case",
+                    "hidden": 1,
+                }
+            )
             fields.extend(mirrors)
         return fields
 
@@ -524,7 +756,9 @@ class _Builder:
             if spec.purpose is not None:
                 if sensitivity in spec.never:
                     continue
-                if not any(spec.purpose in self.codebook.elements[c].consent for c in element_codes):
+                if not any(
+                    spec.purpose in self.codebook.elements[c].consent for c in element_codes
+                ):
                     continue
             grants = set(spec.grants)
             if doctype in spec.writes:
@@ -537,15 +771,22 @@ class _Builder:
                     rows.append(_perm_row(spec.role, level, {"read"} | ({"write"} & grants)))
         return rows
 
-    def doctype(self, name: str, fields: list[dict[str, Any]], permissions: list[dict[str, Any]],
-                **properties: Any) -> dict[str, Any]:
+    def doctype(
+        self,
+        name: str,
+        fields: list[dict[str, Any]],
+        permissions: list[dict[str, Any]],
+        **properties: Any,
+    ) -> dict[str, Any]:
         names = [f["fieldname"] for f in fields]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             self.problems.append(f"{name}: field names used twice: {', '.join(duplicates)}")
         for field in fields:
             if field["fieldtype"] not in FRAPPE_V15_FIELDTYPES:
-                self.problems.append(f"{name}.{field['fieldname']}: {field['fieldtype']!r} is not a v15 fieldtype")
+                self.problems.append(
+                    f"{name}.{field['fieldname']}: {field['fieldtype']!r} is not a v15 fieldtype"
+                )
         doc: dict[str, Any] = {
             "actions": [],
             "creation": FIXED_TIMESTAMP,
@@ -571,17 +812,34 @@ class _Builder:
     def record_doctype(self, name: str) -> dict[str, Any]:
         fields = self.record_fields(name) + self.section_fields(name)
         return self.doctype(
-            name, fields, self.permissions(name, fields),
-            autoname="field:external_id", naming_rule="By fieldname", title_field="external_id",
-            track_changes=1, search_fields="external_id",
+            name,
+            fields,
+            self.permissions(name, fields),
+            autoname="field:external_id",
+            naming_rule="By fieldname",
+            title_field="external_id",
+            track_changes=1,
+            search_fields="external_id",
         )
 
     def option_child(self, list_name: str) -> dict[str, Any]:
         options = self.codebook.option_lists[list_name]
-        field = {"fieldname": "option", "fieldtype": "Select", "label": "Option", "reqd": 1,
-                 "in_list_view": 1, "options": select_options(options.codes())}
-        return self.doctype(option_doctype(list_name), [field], [], istable=1, editable_grid=1,
-                            description=f"A ticked code of the option list '{list_name}'.")
+        field = {
+            "fieldname": "option",
+            "fieldtype": "Select",
+            "label": "Option",
+            "reqd": 1,
+            "in_list_view": 1,
+            "options": select_options(options.codes()),
+        }
+        return self.doctype(
+            option_doctype(list_name),
+            [field],
+            [],
+            istable=1,
+            editable_grid=1,
+            description=f"A ticked code of the option list '{list_name}'.",
+        )
 
     def provider_doctype(self) -> dict[str, Any]:
         lists = self.codebook.option_lists
@@ -592,50 +850,152 @@ class _Builder:
         self.option_lists.add("support_service")
         fields = [
             {"fieldname": "section_record", "fieldtype": "Section Break", "label": "Provider"},
-            {"fieldname": "external_id", "fieldtype": "Data", "label": "External ID", "reqd": 1, "unique": 1,
-             "set_only_once": 1, "no_copy": 1},
-            {"fieldname": "provider_name", "fieldtype": "Data", "label": "Provider name", "reqd": 1,
-             "in_list_view": 1, "bold": 1},
-            {"fieldname": "provider_org_type", "fieldtype": "Select", "label": "Type of organisation",
-             "options": select_options(lists["provider_org_type"].codes()), "in_standard_filter": 1},
-            {"fieldname": "services_offered", "fieldtype": "Table", "label": "Services offered",
-             "options": option_doctype("support_service")},
-            {"fieldname": "section_area", "fieldtype": "Section Break", "label": "Area and contacts"},
-            {"fieldname": "provider_country", "fieldtype": "Select", "label": "Country",
-             "options": select_options(lists["country"].codes()), "in_standard_filter": 1},
+            {
+                "fieldname": "external_id",
+                "fieldtype": "Data",
+                "label": "External ID",
+                "reqd": 1,
+                "unique": 1,
+                "set_only_once": 1,
+                "no_copy": 1,
+            },
+            {
+                "fieldname": "provider_name",
+                "fieldtype": "Data",
+                "label": "Provider name",
+                "reqd": 1,
+                "in_list_view": 1,
+                "bold": 1,
+            },
+            {
+                "fieldname": "provider_org_type",
+                "fieldtype": "Select",
+                "label": "Type of organisation",
+                "options": select_options(lists["provider_org_type"].codes()),
+                "in_standard_filter": 1,
+            },
+            {
+                "fieldname": "services_offered",
+                "fieldtype": "Table",
+                "label": "Services offered",
+                "options": option_doctype("support_service"),
+            },
+            {
+                "fieldname": "section_area",
+                "fieldtype": "Section Break",
+                "label": "Area and contacts",
+            },
+            {
+                "fieldname": "provider_country",
+                "fieldtype": "Select",
+                "label": "Country",
+                "options": select_options(lists["country"].codes()),
+                "in_standard_filter": 1,
+            },
             {"fieldname": "area_served", "fieldtype": "Small Text", "label": "Area served"},
             {"fieldname": "column_break_contacts", "fieldtype": "Column Break"},
-            {"fieldname": "contact_phone", "fieldtype": "Data", "options": "Phone", "label": "Organisation phone"},
-            {"fieldname": "contact_email", "fieldtype": "Data", "options": "Email", "label": "Organisation email"},
-            {"fieldname": "contact_website", "fieldtype": "Data", "options": "URL", "label": "Website"},
+            {
+                "fieldname": "contact_phone",
+                "fieldtype": "Data",
+                "options": "Phone",
+                "label": "Organisation phone",
+            },
+            {
+                "fieldname": "contact_email",
+                "fieldtype": "Data",
+                "options": "Email",
+                "label": "Organisation email",
+            },
+            {
+                "fieldname": "contact_website",
+                "fieldtype": "Data",
+                "options": "URL",
+                "label": "Website",
+            },
             {"fieldname": "section_vetting", "fieldtype": "Section Break", "label": "Vetting"},
-            {"fieldname": "vetted", "fieldtype": "Check", "label": "Vetted", "in_list_view": 1,
-             "in_standard_filter": 1, "description": "Checked by a supervisor: safe to refer survivors to."},
-            {"fieldname": "vetted_on", "fieldtype": "Date", "label": "Vetted on", "depends_on": "eval:doc.vetted",
-             "read_only": 1},
-            {"fieldname": "vetted_by", "fieldtype": "Link", "options": "User", "label": "Vetted by",
-             "depends_on": "eval:doc.vetted", "read_only": 1},
+            {
+                "fieldname": "vetted",
+                "fieldtype": "Check",
+                "label": "Vetted",
+                "in_list_view": 1,
+                "in_standard_filter": 1,
+                "description": "Checked by a supervisor: safe to refer survivors to.",
+            },
+            {
+                "fieldname": "vetted_on",
+                "fieldtype": "Date",
+                "label": "Vetted on",
+                "depends_on": "eval:doc.vetted",
+                "read_only": 1,
+            },
+            {
+                "fieldname": "vetted_by",
+                "fieldtype": "Link",
+                "options": "User",
+                "label": "Vetted by",
+                "depends_on": "eval:doc.vetted",
+                "read_only": 1,
+            },
             {"fieldname": "notes", "fieldtype": "Small Text", "label": "Notes"},
         ]
         fields = [_clean(f) for f in fields]
         permissions = [_perm_row(role, 0, grants) for role, grants in DIRECTORY_GRANTS.items()]
-        return self.doctype(PROVIDER, fields, permissions, autoname="field:external_id",
-                            naming_rule="By fieldname", title_field="provider_name", track_changes=1,
-                            search_fields="provider_name")
+        return self.doctype(
+            PROVIDER,
+            fields,
+            permissions,
+            autoname="field:external_id",
+            naming_rule="By fieldname",
+            title_field="provider_name",
+            track_changes=1,
+            search_fields="provider_name",
+        )
 
     def settings_doctype(self) -> dict[str, Any]:
-        fields = [_clean(f) for f in (
-            {"fieldname": "follow_up_days", "fieldtype": "Int", "label": "Follow-up after (days)", "default": "30",
-             "reqd": 1, "non_negative": 1,
-             "description": "An open case whose person consented to follow-up contact and that had no service "
-                            "or follow-up for this many days is flagged, and a ToDo goes to the case workers."},
-            {"fieldname": "follow_up_enabled", "fieldtype": "Check", "label": "Run the daily follow-up check",
-             "default": "1"},
-            {"fieldname": "status_page_enabled", "fieldtype": "Check", "label": "Survivor status page enabled",
-             "default": "1"},
-            {"fieldname": "status_page_attempts_per_hour", "fieldtype": "Int", "default": "5", "non_negative": 1,
-             "label": "Status page attempts per hour and address"},
-        )]
+        fields = [
+            _clean(f)
+            for f in (
+                {
+                    "fieldname": "follow_up_days",
+                    "fieldtype": "Int",
+                    "label": "Case follow-up after (days)",
+                    "default": "30",
+                    "reqd": 1,
+                    "non_negative": 1,
+                    "description": "An open case whose person consented to follow-up contact and that had no service "
+                    "or follow-up for this many days is flagged, and a ToDo goes to the case workers.",
+                },
+                {
+                    "fieldname": "referral_follow_up_days",
+                    "fieldtype": "Int",
+                    "label": "Referral follow-up after (days)",
+                    "default": "14",
+                    "reqd": 1,
+                    "non_negative": 1,
+                    "description": "A referral whose status is still open (not completed, declined or closed) and has "
+                    "not changed for this many days is flagged, and a ToDo goes to the case's worker.",
+                },
+                {
+                    "fieldname": "follow_up_enabled",
+                    "fieldtype": "Check",
+                    "label": "Run the daily follow-up checks",
+                    "default": "1",
+                },
+                {
+                    "fieldname": "status_page_enabled",
+                    "fieldtype": "Check",
+                    "label": "Survivor status page enabled",
+                    "default": "1",
+                },
+                {
+                    "fieldname": "status_page_attempts_per_hour",
+                    "fieldtype": "Int",
+                    "default": "5",
+                    "non_negative": 1,
+                    "label": "Status page attempts per hour and address",
+                },
+            )
+        ]
         permissions = [_perm_row(role, 0, grants) for role, grants in SETTINGS_GRANTS.items()]
         return self.doctype(SETTINGS, fields, permissions, issingle=1, track_changes=1)
 
@@ -650,14 +1010,23 @@ class _Builder:
             child = self.option_child(list_name)
             option_doctypes[list_name] = child["name"]
             if child["name"] in doctypes:
-                self.problems.append(f"option list {list_name!r}: its DocType name {child['name']!r} is taken")
+                self.problems.append(
+                    f"option list {list_name!r}: its DocType name {child['name']!r} is taken"
+                )
             if len(child["name"]) > 61:
-                self.problems.append(f"option list {list_name!r}: DocType name {child['name']!r} is over 61 characters")
+                self.problems.append(
+                    f"option list {list_name!r}: DocType name {child['name']!r} is over 61 characters"
+                )
             doctypes[child["name"]] = child
         if self.problems:
-            raise FrappeBuildError("the codebook cannot be rendered as Frappe DocTypes:\n" + "\n".join(self.problems))
-        return DocTypeSet(doctypes=dict(sorted(doctypes.items())), placement=self.placement,
-                          option_doctypes=option_doctypes)
+            raise FrappeBuildError(
+                "the codebook cannot be rendered as Frappe DocTypes:\n" + "\n".join(self.problems)
+            )
+        return DocTypeSet(
+            doctypes=dict(sorted(doctypes.items())),
+            placement=self.placement,
+            option_doctypes=option_doctypes,
+        )
 
 
 def build_doctypes(codebook: Codebook) -> DocTypeSet:
@@ -672,4 +1041,7 @@ def dump_doctype_json(doctype: dict[str, Any]) -> bytes:
     """The file bytes, formatted as bench writes DocType JSON: `frappe.as_json` (indent 1,
     sorted keys, `(",", ": ")` separators, ASCII escapes) plus the final newline of Frappe's
     own files. Unlike bench, permission rows keep their zero flags (see module docstring)."""
-    return (json.dumps(doctype, indent=1, sort_keys=True, separators=(",", ": "), ensure_ascii=True) + "\n").encode("ascii")
+    return (
+        json.dumps(doctype, indent=1, sort_keys=True, separators=(",", ": "), ensure_ascii=True)
+        + "\n"
+    ).encode("ascii")

@@ -615,6 +615,126 @@ def test_follow_up__daily_job_runs_through_the_scheduler_queue(admin, users, wor
     assert wait_for(notified, seconds=30) == [{"type": "Assignment"}]
 
 
+REFERRAL_JOB = "tip_casework.referral_follow_up.flag_quiet_referrals"
+
+
+def referral_payload(external_id: str, case: str, **overrides: Any) -> dict[str, Any]:
+    values = {
+        "external_id": external_id,
+        "tip_case": case,
+        "ref_date": "2026-01-11",
+        "ref_consent_share": "yes",
+        "ref_service_type": [{"option": "medical_care"}],
+        "ref_org_type": "ngo",
+        "ref_org_name": "Clinic",
+        "ref_reason": "additional_services",
+        "ref_urgency": "routine",
+        "ref_status": "made",
+        "ref_status_date": "2026-01-11",
+    }
+    values.update(overrides)
+    return values
+
+
+def referral_todos(site: Site, name: str) -> list[dict[str, Any]]:
+    filters = [["reference_type", "=", dt.REFERRAL], ["reference_name", "=", name]]
+    return ok(site.get_list("ToDo", fields=["allocated_to", "status"], filters=filters))["data"]
+
+
+def test_referral_follow_up__flags_a_quiet_referral_once_until_its_status_moves(admin, users):
+    """should stamp the status change (not settable by a client), flag a referral quiet for the
+    period once with one ToDo for the case worker, and settle it when the status changes."""
+    case, name = f"it-{RUN}-rfu", f"it-{RUN}-rfu-r1"
+    case_worker = ROLE_USERS[dt.CASE_WORKER]
+    ok(admin.insert(dt.CASE, case_payload(case, case_worker=case_worker)))
+    stamp = ok(admin.insert(dt.REFERRAL, referral_payload(name, case)))["data"]["status_changed_on"]
+    assert stamp
+    ok(admin.update(dt.REFERRAL, name, {"status_changed_on": "2020-01-01 00:00:00"}))
+    assert ok(admin.get_doc(dt.REFERRAL, name))["data"]["status_changed_on"] == stamp
+    later = "2099-01-01"
+    run_now = "tip_casework.referral_follow_up.run_now"
+    assert users[dt.CASE_WORKER].method(run_now, today=later).status_code == 403
+    first = ok(users[dt.SUPERVISOR].method(run_now, today=later))["message"]
+    assert first["flagged"] >= 1
+    ok(users[dt.SUPERVISOR].method(run_now, today=later))
+    assert ok(admin.get_doc(dt.REFERRAL, name))["data"]["follow_up_due_since"] == later
+    assert referral_todos(admin, name) == [{"allocated_to": case_worker, "status": "Open"}]
+    assert referral_todos(users[dt.CASE_WORKER], name) == [
+        {"allocated_to": case_worker, "status": "Open"}
+    ]
+    ok(users[dt.CASE_WORKER].update(dt.REFERRAL, name, {"ref_status": "accepted"}))
+    moved = ok(admin.get_doc(dt.REFERRAL, name))["data"]
+    assert moved.get("follow_up_due_since") is None
+    assert moved["status_changed_on"] > stamp
+    assert referral_todos(admin, name) == [{"allocated_to": case_worker, "status": "Closed"}]
+
+
+@pytest.fixture
+def zero_day_referral_period(admin: Site) -> Iterator[None]:
+    """A period of 0 days, so a referral made now is already due (the job runs with today)."""
+    before = ok(admin.get_doc(dt.SETTINGS, dt.SETTINGS))["data"].get("referral_follow_up_days")
+    ok(admin.update(dt.SETTINGS, dt.SETTINGS, {"referral_follow_up_days": 0}))
+    yield
+    ok(admin.update(dt.SETTINGS, dt.SETTINGS, {"referral_follow_up_days": before or 14}))
+
+
+def test_referral_follow_up__daily_job_runs_through_the_scheduler_queue(
+    admin, users, worker, zero_day_referral_period
+):
+    """should flag an open referral and tell its case worker (a ToDo they see, a notification) when
+    the daily Scheduled Job Type of the referral check runs on a worker."""
+    case, name = f"it-{RUN}-rfu-sched", f"it-{RUN}-rfu-sched-r1"
+    case_worker = ROLE_USERS[dt.CASE_WORKER]
+    ok(admin.insert(dt.CASE, case_payload(case, case_worker=case_worker)))
+    ok(admin.insert(dt.REFERRAL, referral_payload(name, case)))
+    jobs = ok(
+        admin.get_list(
+            "Scheduled Job Type",
+            fields=["name", "frequency"],
+            filters=[["method", "=", REFERRAL_JOB]],
+        )
+    )["data"]
+    assert [job["frequency"] for job in jobs] == ["Daily"]
+    job = jobs[0]["name"]
+    log_filters = [["scheduled_job_type", "=", job]]
+    logs_before = {
+        row["name"]
+        for row in ok(
+            admin.get_list("Scheduled Job Log", filters=log_filters, limit_page_length=0)
+        )["data"]
+    }
+    ok(
+        admin.method(
+            "frappe.core.doctype.scheduled_job_type.scheduled_job_type.execute_event",
+            doc=json.dumps({"name": job}),
+        )
+    )
+
+    def finished() -> list[dict[str, Any]]:
+        rows = ok(
+            admin.get_list(
+                "Scheduled Job Log",
+                fields=["name", "status"],
+                limit_page_length=0,
+                filters=log_filters,
+            )
+        )["data"]
+        return [row for row in rows if row["name"] not in logs_before and row["status"] != "Start"]
+
+    runs = wait_for(finished)
+    assert [run["status"] for run in runs] == ["Complete"]
+    assert ok(admin.get_doc(dt.REFERRAL, name))["data"]["follow_up_due_since"]
+    assert referral_todos(users[dt.CASE_WORKER], name) == [
+        {"allocated_to": case_worker, "status": "Open"}
+    ]
+
+    def notified() -> list[dict[str, Any]]:
+        filters = [["for_user", "=", case_worker], ["document_name", "=", name]]
+        return ok(admin.get_list("Notification Log", fields=["type"], filters=filters))["data"]
+
+    assert wait_for(notified, seconds=30) == [{"type": "Assignment"}]
+
+
 @pytest.fixture
 def attempts_per_hour(admin: Site) -> Iterator[None]:
     before = ok(admin.get_doc(dt.SETTINGS, dt.SETTINGS))["data"].get(

@@ -11,6 +11,8 @@ reaches no case worker. It is left role-only only when the team has nobody to te
 written directly, not through `assign_to.add`, which shares the document with an assignee who
 cannot read it and would bypass the consent gating. A case that is no longer due is cleared. Only
 case names and counts are written to the ToDo, the notification and the log.
+
+`team`, `recipients` and `notify` are shared with the referral check (`referral_follow_up.py`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def recipients(
     return sorted(supervisors)
 
 
-def _team() -> tuple[dict[str, str], list[str]]:
+def team() -> tuple[dict[str, str], list[str]]:
     """Enabled desk users holding a case worker or supervisor role: logins by login and username,
     and the supervisors' logins."""
     holders = frappe.get_all(
@@ -65,8 +67,8 @@ def _team() -> tuple[dict[str, str], list[str]]:
         ignore_permissions=True,
     )
     logins = {user.name for user in users} - set(NOT_A_TEAM_MEMBER)
-    team = {user.name.lower(): user.name for user in users if user.name in logins}
-    team.update(
+    members = {user.name.lower(): user.name for user in users if user.name in logins}
+    members.update(
         {
             user.username.lower(): user.name
             for user in users
@@ -76,19 +78,18 @@ def _team() -> tuple[dict[str, str], list[str]]:
     supervisors = sorted(
         {row.parent for row in holders if row.role == SUPERVISOR and row.parent in logins}
     )
-    return team, supervisors
+    return members, supervisors
 
 
-def _notify(case_name: str, users: list[str], today: dt.date, days: int) -> None:
+def notify(doctype: str, name: str, description: str, users: list[str], today: dt.date) -> None:
     """One ToDo per user told (role-only when nobody can be), each with its assignment notification."""
-    description = f"Follow-up due for case {case_name}: no contact for {days} days or more."
     for user in users or [None]:
         todo = frappe.get_doc(
             {
                 "doctype": "ToDo",
                 "description": description,
-                "reference_type": CASE,
-                "reference_name": case_name,
+                "reference_type": doctype,
+                "reference_name": name,
                 "allocated_to": user,
                 "assigned_by": "Administrator",
                 "role": None if user else CASE_WORKER,
@@ -97,7 +98,7 @@ def _notify(case_name: str, users: list[str], today: dt.date, days: int) -> None
         ).insert(ignore_permissions=True)
         if user:
             notify_assignment(
-                todo.assigned_by, user, CASE, case_name, action="ASSIGN", description=description
+                todo.assigned_by, user, doctype, name, action="ASSIGN", description=description
             )
 
 
@@ -137,7 +138,7 @@ def flag_due_follow_ups(today: dt.date | None = None) -> dict[str, int]:
         limit_page_length=0,
     )
     contacts = _contact_dates([case.name for case in cases])
-    team, supervisors = _team()
+    members, supervisors = team()
     for case in cases:
         counts["checked"] += 1
         last, planned = contacts.get(case.name, (None, None))
@@ -147,8 +148,12 @@ def flag_due_follow_ups(today: dt.date | None = None) -> dict[str, int]:
             frappe.db.set_value(
                 CASE, case.name, "follow_up_due_since", today, update_modified=False
             )
-            _notify(
-                case.name, recipients(case.case_worker, case.owner, team, supervisors), today, days
+            notify(
+                CASE,
+                case.name,
+                f"Follow-up due for case {case.name}: no contact for {days} days or more.",
+                recipients(case.case_worker, case.owner, members, supervisors),
+                today,
             )
             counts["flagged"] += 1
         elif not due and case.follow_up_due_since:

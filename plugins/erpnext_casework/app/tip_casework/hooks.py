@@ -28,13 +28,18 @@ _RECORD_DOCTYPES = (
 permission_query_conditions = {
     doctype: "tip_casework.record_access.query_conditions" for doctype in _RECORD_DOCTYPES
 }
-has_permission = {doctype: "tip_casework.record_access.has_record_permission" for doctype in _RECORD_DOCTYPES}
+has_permission = {
+    doctype: "tip_casework.record_access.has_record_permission" for doctype in _RECORD_DOCTYPES
+}
 
 # Closes Frappe 15's permlevel leaks (filters on hidden fields; the PUT response body).
 after_request = ["tip_casework.response_guard.guard_response"]
 
 scheduler_events = {
-    "daily": ["tip_casework.follow_up.flag_due_follow_ups"],
+    "daily": [
+        "tip_casework.follow_up.flag_due_follow_ups",
+        "tip_casework.referral_follow_up.flag_quiet_referrals",
+    ],
 }
 
 after_install = "tip_casework.install.after_install"

@@ -10,4 +10,5 @@ class TestTIPSettings(FrappeTestCase):
         """should hold a follow-up period and the status page switch."""
         settings = frappe.get_single("TIP Settings")
         self.assertGreater(settings.follow_up_days, 0)
+        self.assertGreater(settings.referral_follow_up_days, 0)
         self.assertIn(settings.status_page_enabled, (0, 1))
