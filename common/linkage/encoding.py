@@ -8,9 +8,14 @@ record:
     {"format": "tipdata-linkage-encodings", "version": 2, "source": "ngo", "records": 2,
      "schema": "<sha256 of the schema>", "secret_check": "<8 bytes>", "clk_bits": 1024,
      "key_variants": ["exact", ...], "groups": ["identity", "document", ...]}
-    {"id": "<record id>", "keys": {"exact": "<base64url>", ...}, "clk": "<base64>"}
-    {"id": "<record id>", "keys": {...}, "clk": "<base64>",
+    {"id": "<record id>", "keys": {"exact": "<base64url>", ...}, "clk": "<base64>", "held": "gfymds"}
+    {"id": "<record id>", "keys": {...}, "clk": "<base64>", "held": "gfys",
      "parts": {"identity": "<base64>", "document": "<base64>"}}
+
+`held` names the identity fields the record holds (`tipdata.linkage.field_presence`: given and
+family names, birth year, month and day, sex), and the header's `field_bits` how many bits the
+schema sets for the year, month, day and sex: with both the linking party scores a pair on the
+fields its records both hold. Files without them (written before) are matched as before.
 
 No name, date or code appears in the file; the record id is the tipdata record id (a UUID), not
 a case number. The header lets the linking party refuse batches encoded with another schema or
@@ -53,6 +58,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tipdata.linkage.bloom import ClkEncoder, InvalidFeatureValue
+from tipdata.linkage.field_presence import FIELD_LETTERS, field_bits, held_fields
 from tipdata.linkage.keys import KEY_VARIANTS, ExactKeyer, secret_check
 from tipdata.linkage.normalise import NormalisedPerson, fold_spelling, normalise_person
 from tipdata.linkage.schema import LinkageSchema, SchemaInvalid
@@ -62,6 +68,7 @@ FORMAT_NAME = "tipdata-linkage-encodings"
 #: (no groups: everything is compared as one filter) are still read
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
+
 
 def _part(person: NormalisedPerson, part: str) -> str:
     value = getattr(person.date_of_birth, part, None) if person.date_of_birth else None
@@ -102,9 +109,15 @@ FEATURE_VALUES: dict[str, Callable[[NormalisedPerson], str]] = {
 #: agency that records no address is not taken for someone else because the other did.
 IDENTITY = "identity"
 FEATURE_GROUPS: dict[str, str] = {
-    "person_names": IDENTITY, "person_names_folded": IDENTITY, "person_given_names": IDENTITY,
-    "person_family_names": IDENTITY, "person_date_of_birth": IDENTITY, "person_birth_year": IDENTITY,
-    "person_birth_month": IDENTITY, "person_birth_day": IDENTITY, "person_birth_day_month": IDENTITY,
+    "person_names": IDENTITY,
+    "person_names_folded": IDENTITY,
+    "person_given_names": IDENTITY,
+    "person_family_names": IDENTITY,
+    "person_date_of_birth": IDENTITY,
+    "person_birth_year": IDENTITY,
+    "person_birth_month": IDENTITY,
+    "person_birth_day": IDENTITY,
+    "person_birth_day_month": IDENTITY,
     "person_sex": IDENTITY,
     "person_citizenship": "citizenship",
     "person_id_document_number": "document",
@@ -119,8 +132,13 @@ FEATURE_GROUPS: dict[str, str] = {
 def schema_groups(schema: LinkageSchema) -> tuple[str, ...]:
     """The field groups a schema hashes, identity first, then in schema order."""
     groups = dict.fromkeys([IDENTITY])
-    groups.update(dict.fromkeys(FEATURE_GROUPS[f.identifier] for f in schema.features
-                                if not f.ignored and f.identifier in FEATURE_GROUPS))
+    groups.update(
+        dict.fromkeys(
+            FEATURE_GROUPS[f.identifier]
+            for f in schema.features
+            if not f.ignored and f.identifier in FEATURE_GROUPS
+        )
+    )
     return tuple(groups)
 
 
@@ -148,10 +166,19 @@ class PersonIdentifiers:
 
     def normalised(self) -> NormalisedPerson:
         return normalise_person(
-            self.given_names, self.family_names, self.date_of_birth, self.sex, self.citizenship,
-            dob_estimated=self.dob_estimated, id_document=self.id_document_number, phone=self.phone,
-            address_street=self.address_street, address_locality=self.address_locality,
-            address_admin_area=self.address_admin_area, country_of_birth=self.country_of_birth)
+            self.given_names,
+            self.family_names,
+            self.date_of_birth,
+            self.sex,
+            self.citizenship,
+            dob_estimated=self.dob_estimated,
+            id_document=self.id_document_number,
+            phone=self.phone,
+            address_street=self.address_street,
+            address_locality=self.address_locality,
+            address_admin_area=self.address_admin_area,
+            country_of_birth=self.country_of_birth,
+        )
 
     def __repr__(self) -> str:  # identifiers must not reach logs or tracebacks
         return f"PersonIdentifiers(record_id={self.record_id!r}, ...)"
@@ -167,13 +194,21 @@ class EncodedRecord:
     keys: Mapping[str, str]
     clk: bytes
     parts: Mapping[str, bytes] = field(default_factory=dict)
+    #: letters of the identity fields held (`field_presence.FIELD_LETTERS`); None if not known
+    held: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.record_id, "keys": dict(self.keys),
-                               "clk": base64.b64encode(self.clk).decode("ascii")}
+        out: dict[str, Any] = {
+            "id": self.record_id,
+            "keys": dict(self.keys),
+            "clk": base64.b64encode(self.clk).decode("ascii"),
+        }
+        if self.held is not None:
+            out["held"] = self.held
         if self.parts:
-            out["parts"] = {name: base64.b64encode(bits).decode("ascii")
-                            for name, bits in self.parts.items()}
+            out["parts"] = {
+                name: base64.b64encode(bits).decode("ascii") for name, bits in self.parts.items()
+            }
         return out
 
 
@@ -188,12 +223,24 @@ class EncodedBatch:
     key_variants: tuple[str, ...]
     records: tuple[EncodedRecord, ...] = field(repr=False)
     groups: tuple[str, ...] = (IDENTITY,)
+    #: bits the schema sets per whole-token identity field (`field_presence.field_bits`)
+    field_bits: Mapping[str, int] = field(default_factory=dict)
 
     def header(self) -> dict[str, Any]:
-        return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "source": self.source,
-                "records": len(self.records), "schema": self.schema_fingerprint,
-                "secret_check": self.secret_check, "clk_bits": self.clk_bits,
-                "key_variants": list(self.key_variants), "groups": list(self.groups)}
+        out = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "source": self.source,
+            "records": len(self.records),
+            "schema": self.schema_fingerprint,
+            "secret_check": self.secret_check,
+            "clk_bits": self.clk_bits,
+            "key_variants": list(self.key_variants),
+            "groups": list(self.groups),
+        }
+        if self.field_bits:
+            out["field_bits"] = dict(self.field_bits)
+        return out
 
     def lines(self) -> Iterator[str]:
         """The JSON lines of the file: header first."""
@@ -239,15 +286,29 @@ class GroupedEncoder:
 
 def check_schema_features(schema: LinkageSchema) -> None:
     """Raise `SchemaInvalid` if a hashed feature names a value tipdata does not know how to fill."""
-    unknown = [f.identifier for f in schema.features
-               if not f.ignored and f.identifier not in FEATURE_VALUES]
+    unknown = [
+        f.identifier
+        for f in schema.features
+        if not f.ignored and f.identifier not in FEATURE_VALUES
+    ]
     if unknown:
-        raise SchemaInvalid([f"feature {name!r} is not one of {', '.join(FEATURE_VALUES)}; "
-                             "mark it ignored or rename it" for name in unknown])
+        raise SchemaInvalid(
+            [
+                f"feature {name!r} is not one of {', '.join(FEATURE_VALUES)}; "
+                "mark it ignored or rename it"
+                for name in unknown
+            ]
+        )
 
 
-def encode_records(records: Iterable[PersonIdentifiers], secret: bytes, schema: LinkageSchema, *,
-                   source: str, progress: Callable[[int], None] | None = None) -> EncodedBatch:
+def encode_records(
+    records: Iterable[PersonIdentifiers],
+    secret: bytes,
+    schema: LinkageSchema,
+    *,
+    source: str,
+    progress: Callable[[int], None] | None = None,
+) -> EncodedBatch:
     """Encode one agency's records for linkage: exact keys and a CLK per record.
 
     Runs where the plaintext lives; the batch holds no plaintext and can be sent to the linking
@@ -268,29 +329,44 @@ def encode_records(records: Iterable[PersonIdentifiers], secret: bytes, schema: 
     seen: set[str] = set()
     for count, record in enumerate(records, start=1):
         if record.record_id in seen:
-            raise ValueError(f"record id {record.record_id} appears twice in the batch; "
-                             "each record must be encoded once")
+            raise ValueError(
+                f"record id {record.record_id} appears twice in the batch; "
+                "each record must be encoded once"
+            )
         seen.add(record.record_id)
         person = record.normalised()
         try:
             clk, parts = clk_encoder.encode(feature_values(schema, person))
         except InvalidFeatureValue as exc:
-            raise InvalidFeatureValue(f"record {record.record_id}: {exc}. Fix: correct the record, "
-                                      "or agree a schema whose formats fit tipdata's values.") from None
-        encoded.append(EncodedRecord(record.record_id, keyer.keys(person), clk, parts))
+            raise InvalidFeatureValue(
+                f"record {record.record_id}: {exc}. Fix: correct the record, "
+                "or agree a schema whose formats fit tipdata's values."
+            ) from None
+        encoded.append(
+            EncodedRecord(record.record_id, keyer.keys(person), clk, parts, held_fields(person))
+        )
         if progress is not None and count % 10_000 == 0:
             progress(count)
-    return EncodedBatch(source=source, schema_fingerprint=schema.fingerprint,
-                        secret_check=secret_check(secret), clk_bits=schema.l,
-                        key_variants=tuple(v.name for v in KEY_VARIANTS), records=tuple(encoded),
-                        groups=schema_groups(schema))
+    return EncodedBatch(
+        source=source,
+        schema_fingerprint=schema.fingerprint,
+        secret_check=secret_check(secret),
+        clk_bits=schema.l,
+        key_variants=tuple(v.name for v in KEY_VARIANTS),
+        records=tuple(encoded),
+        groups=schema_groups(schema),
+        field_bits=field_bits(schema),
+    )
 
 
 def read_batch(stream: TextIO, name: str = "<encodings>") -> EncodedBatch:
     """Read an encodings file written by `EncodedBatch.write`; errors name the file and line."""
+
     def fail(line: int, problem: str) -> EncodingFileError:
-        return EncodingFileError(f"{name}, line {line}: {problem}. Fix: pass files written by "
-                                 "`tipdata link encode`, unedited.")
+        return EncodingFileError(
+            f"{name}, line {line}: {problem}. Fix: pass files written by "
+            "`tipdata link encode`, unedited."
+        )
 
     header_line = stream.readline()
     try:
@@ -315,23 +391,54 @@ def read_batch(stream: TextIO, name: str = "<encodings>") -> EncodedBatch:
             clk = base64.b64decode(item["clk"], validate=True)
             keys = item.get("keys", {})
             record_id = str(item["id"])
-            parts = {str(name): base64.b64decode(bits, validate=True)
-                     for name, bits in item.get("parts", {}).items()}
+            parts = {
+                str(name): base64.b64decode(bits, validate=True)
+                for name, bits in item.get("parts", {}).items()
+            }
+            held = item.get("held")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-            raise fail(number, "not an encoded record (id, keys, clk, optional parts)") from None
-        if len(clk) != clk_bytes or not isinstance(keys, dict) \
-                or any(len(bits) != clk_bytes for bits in parts.values()):
+            raise fail(
+                number, "not an encoded record (id, keys, clk, optional parts, held)"
+            ) from None
+        if held is not None and (not isinstance(held, str) or set(held) - set(FIELD_LETTERS)):
+            raise fail(number, f"'held' must be letters of {''.join(FIELD_LETTERS)}")
+        if (
+            len(clk) != clk_bytes
+            or not isinstance(keys, dict)
+            or any(len(bits) != clk_bytes for bits in parts.values())
+        ):
             raise fail(number, f"a filter is not {header['clk_bits']} bits")
         if any(name not in groups for name in parts):
-            raise fail(number, f"a filter belongs to no group the header lists ({', '.join(groups)})")
-        records.append(EncodedRecord(record_id, keys, clk, parts))
+            raise fail(
+                number, f"a filter belongs to no group the header lists ({', '.join(groups)})"
+            )
+        records.append(EncodedRecord(record_id, keys, clk, parts, held))
     if len(records) != header.get("records", len(records)):
-        raise fail(1, f"the header announces {header.get('records')} records but the file holds "
-                      f"{len(records)} (truncated?)")
-    return EncodedBatch(source=str(header["source"]), schema_fingerprint=str(header["schema"]),
-                        secret_check=str(header["secret_check"]), clk_bits=int(header["clk_bits"]),
-                        key_variants=tuple(header.get("key_variants", ())), records=tuple(records),
-                        groups=groups)
+        raise fail(
+            1,
+            f"the header announces {header.get('records')} records but the file holds "
+            f"{len(records)} (truncated?)",
+        )
+    return EncodedBatch(
+        source=str(header["source"]),
+        schema_fingerprint=str(header["schema"]),
+        secret_check=str(header["secret_check"]),
+        clk_bits=int(header["clk_bits"]),
+        key_variants=tuple(header.get("key_variants", ())),
+        records=tuple(records),
+        groups=groups,
+        field_bits=_field_bits(header.get("field_bits"), fail),
+    )
+
+
+def _field_bits(raw: Any, fail: Callable[[int, str], EncodingFileError]) -> dict[str, int]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or any(
+        k not in FIELD_LETTERS or not isinstance(v, int) or v < 0 for k, v in raw.items()
+    ):
+        raise fail(1, "'field_bits' must map field letters to bit counts")
+    return {str(k): int(v) for k, v in raw.items()}
 
 
 def load_batch(path: Path | str) -> EncodedBatch:

@@ -23,15 +23,46 @@ SECRET = b"test secret for encodings, 32+ chars long"
 PEOPLE = [
     PersonIdentifiers("r1", "Amina", "Diallo", "1990-03-12", "female", ("SN",)),
     PersonIdentifiers("r2", "Olena", "Шевченко", "1985", "female", ("UA",)),
-    PersonIdentifiers("r3", "José María", "O'Brien", "2001-11-30", "male", ("ES", "IE"),
-                      id_document_number="X1234567", phone="+34 612 345 678"),
+    PersonIdentifiers(
+        "r3",
+        "José María",
+        "O'Brien",
+        "2001-11-30",
+        "male",
+        ("ES", "IE"),
+        id_document_number="X1234567",
+        phone="+34 612 345 678",
+    ),
 ]
 # as written and as normalised; words of 4+ characters are looked for in the whole file,
 # case-sensitively, so they cannot turn up by chance in base64 (about 1 in 16 million per
 # position); all are looked for in the readable parts (header, key names, ids)
-PLAINTEXT = ["Amina", "amina", "Diallo", "diallo", "Olena", "olena", "Шевченко", "shevchenko",
-             "José", "jose", "María", "maria", "O'Brien", "obrien", "1990", "1985", "2001",
-             "19900312", "X1234567", "x1234567", "612345678", "female", "SN", "UA"]
+PLAINTEXT = [
+    "Amina",
+    "amina",
+    "Diallo",
+    "diallo",
+    "Olena",
+    "olena",
+    "Шевченко",
+    "shevchenko",
+    "José",
+    "jose",
+    "María",
+    "maria",
+    "O'Brien",
+    "obrien",
+    "1990",
+    "1985",
+    "2001",
+    "19900312",
+    "X1234567",
+    "x1234567",
+    "612345678",
+    "female",
+    "SN",
+    "UA",
+]
 
 
 def test_encode_records__no_plaintext_in_output(tmp_path: Path) -> None:
@@ -41,12 +72,17 @@ def test_encode_records__no_plaintext_in_output(tmp_path: Path) -> None:
     batch.write(path)
     text = path.read_text(encoding="utf-8")
     lines = [json.loads(line) for line in text.splitlines()]
-    readable = json.dumps(lines[0]) + "".join(json.dumps(sorted(line["keys"])) for line in lines[1:])
+    readable = json.dumps(lines[0]) + "".join(
+        json.dumps(sorted(line["keys"])) for line in lines[1:]
+    )
     for word in PLAINTEXT:
         assert len(word) < 4 or word not in text, word
         assert word.lower() not in readable.lower(), word
     assert lines[0]["format"] == "tipdata-linkage-encodings" and lines[0]["records"] == 3
-    assert [set(line) for line in lines[1:]] == [{"id", "keys", "clk"}] * 2 + [{"id", "keys", "clk", "parts"}]
+    assert [set(line) for line in lines[1:]] == [{"id", "keys", "clk", "held"}] * 2 + [
+        {"id", "keys", "clk", "held", "parts"}
+    ]
+    assert all(set(line["held"]) <= set("gfymds") for line in lines[1:])
 
 
 def test_encode_records__every_record_gets_keys_and_a_filter() -> None:
