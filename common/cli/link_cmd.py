@@ -294,7 +294,8 @@ def match_command(
     out: Annotated[Path, typer.Option("--out", help="Where to write the result (JSON).", dir_okay=False,
                                       show_default=False)],
     threshold: Annotated[float, typer.Option(
-        "--threshold", min=0.5, max=1.0, help="Dice threshold for a link between agencies.")] = DEFAULT_THRESHOLD,
+        "--threshold", min=0.5, max=1.0, help="Dice threshold for a link between agencies at the reference size "
+                 "(5,000 records each); it rises for larger data (the run prints the one in force).")] = DEFAULT_THRESHOLD,
     max_cluster_size: Annotated[int, typer.Option(
         "--max-cluster-size", min=2, help="Largest number of records one person may have.")] = DEFAULT_MAX_CLUSTER_SIZE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
@@ -326,4 +327,7 @@ def match_command(
     s = result.stats
     console.print(f"{s.candidate_pairs:,} candidate pairs, {s.links_kept_after_best_match:,} links, "
                   f"{s.refused_merges:,} merge(s) refused by the cluster-size guard → {out}")
+    console.print(f"thresholds in force: {s.threshold_across:.3f} between agencies "
+                  f"({s.supported_threshold_across:.3f} with a supporting key), "
+                  f"{s.threshold_within:.3f} within one agency")
 

@@ -72,6 +72,8 @@ def test_encode_then_match__prints_overlap_without_names(
                                     str(tmp_path / "police.enc.jsonl"), "--out", str(tmp_path / "result.json")])
     assert done.exit_code == 0, done.output
     assert "ngo + police" in done.output and "Amina" not in done.output
+    stats = json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))["stats"]
+    assert f"thresholds in force: {stats['threshold_across']:.3f} between agencies" in done.output
     result = json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))
     overlap = {"+".join(o["sources"]): o["persons"] for o in result["overlap"]}
     assert overlap == {"ngo": 1, "police": 1, "ngo+police": 1}
