@@ -1,7 +1,7 @@
 """Kobo pull throughput and memory: 10,000 and 100,000 submissions from the Kobo double.
 
     python bench/kobo_pull.py                     # 10k and 100k, every state kind
-    python bench/kobo_pull.py --sizes 10000 --states watermark
+    python bench/kobo_pull.py --sizes 10000 --states watermark,sqlite
 
 The double (tests/doubles/kobo.py) runs in its own process and serves generated adult
 screenings over HTTP on 127.0.0.1 (1000 per page, Kobo's cap). Each measurement runs the pull in
@@ -28,7 +28,11 @@ about 26 ms per 1,000-record page at the start of a 100k pull, about 40 ms at th
 
 Pull states: `watermark` keeps only the watermark (what the pipeline itself needs: its memory
 should be flat); `json` is `JsonFilePullState` (`tipdata kobo pull --out`), which by design
-keeps every submission's revision and digest in memory (about half a kilobyte each); `ledger`
+keeps every submission's revision and digest in memory (about half a kilobyte each); `sqlite`
+is `SqliteFilePullState` (the default of `tipdata kobo pull`: one SQLite file, one committed
+transaction per page, indexed look-ups per page, flat memory: on this machine its RSS growth was
+21 MiB at both 10k and 100k, like `watermark`'s 20 MiB, against 56 MiB for `json` at 100k, for
+about 1.6 CPU-s more than `watermark` per 100k records); `ledger`
 is the sync engine's `LedgerPullState` over a SQLite ledger (written page by page, in its own
 transactions here since no engine stores the pages: flat memory, one write per page).
 Target: ≥ 5,000 records/s.
@@ -213,9 +217,13 @@ def make_state(kind: str, folder: Path, codebook: Any) -> Any:
             environ={},
         )
         return LedgerPullState(ledger, None)
+    if kind == "sqlite":
+        from tipdata.kobo_forms.pull_state_sqlite import SqliteFilePullState
+
+        return SqliteFilePullState(folder / "state.sqlite")
     if kind == "watermark":
         return WatermarkOnlyState()
-    raise SystemExit(f"unknown state kind {kind!r}: watermark, json or ledger")
+    raise SystemExit(f"unknown state kind {kind!r}: watermark, json, sqlite or ledger")
 
 
 def measure(base_url: str, token: str, asset_uid: str, state_kind: str, out: Any) -> None:
@@ -265,6 +273,8 @@ def measure(base_url: str, token: str, asset_uid: str, state_kind: str, out: Any
         cpu_seconds = time.process_time() - cpu_started
         gc.callbacks.remove(collector_time)
         sink.close()
+        if hasattr(state, "close"):
+            state.close()
     out.send(
         {
             "records": records,
@@ -282,7 +292,7 @@ def measure(base_url: str, token: str, asset_uid: str, state_kind: str, out: Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--states", default="watermark,json,ledger")
+    parser.add_argument("--states", default="watermark,json,sqlite,ledger")
     args = parser.parse_args()
     context = multiprocessing.get_context("spawn")
     ready_recv, ready_send = context.Pipe(duplex=False)

@@ -2,7 +2,9 @@
 
 `PullState` is the interface the pull talks to. The sync engine keeps it in the ledger, in the
 same transactions as the records (`tipdata.sync.adapters.kobo.LedgerPullState`);
-`JsonFilePullState` keeps it in one JSON file for `tipdata kobo pull --out`, which has no ledger.
+`tipdata kobo pull --out`, which has no ledger, keeps it in one SQLite file
+(`pull_state_sqlite.SqliteFilePullState`, the default: memory flat in the submissions seen) or,
+for `--state FILE.json`, in one JSON file (`JsonFilePullState`, every submission in memory).
 
 Per asset it holds:
 
@@ -183,6 +185,10 @@ class JsonFilePullState:
     def id_with_revision(self, asset_uid: str, revision: str) -> int | None:
         return self.ids_with_revisions(asset_uid, [revision]).get(revision)
 
+    def asset_uids(self) -> list[str]:
+        """Every asset this state has heard of (to import it elsewhere)."""
+        return list(self._assets)
+
     def ids_with_revisions(self, asset_uid: str, revisions: Iterable[str]) -> dict[str, int]:
         state = self._assets.get(asset_uid)
         if state is None:
@@ -241,6 +247,10 @@ class JsonFilePullState:
     def flush(self) -> None:
         if self._dirty:
             self._write()
+
+    def close(self) -> None:
+        """Write what is pending; the same call as on `SqliteFilePullState`."""
+        self.flush()
 
     def _write(self) -> None:
         """Stream the JSON out a slice at a time: no second copy of the whole state in memory."""

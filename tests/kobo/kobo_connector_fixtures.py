@@ -24,6 +24,7 @@ from tipdata.http import ServiceConfig
 from tipdata.kobo_forms.connector import KoboClient
 from tipdata.kobo_forms.odk_encryption import encrypt_submission
 from tipdata.kobo_forms.pull_state import JsonFilePullState
+from tipdata.kobo_forms.pull_state_sqlite import SqliteFilePullState
 from tipdata.kobo_forms.xlsform import Encryption, build_xlsform
 from tipdata.model import Codebook
 from tipdata.spreadsheet import write_xlsx
@@ -34,8 +35,11 @@ START = "2026-03-01T11:11:31.421+02:00"
 
 def xlsform_bytes(codebook: Codebook, form_id: str, encryption: Encryption | None = None) -> bytes:
     """The XLSForm exactly as `tipdata build` writes it."""
-    return write_xlsx(build_xlsform(codebook, form_id, encryption).sheets(),
-                      column_widths={"A": 28, "B": 30, "C": 60}, escape_formulas=False)
+    return write_xlsx(
+        build_xlsform(codebook, form_id, encryption).sheets(),
+        column_widths={"A": 28, "B": 30, "C": 60},
+        escape_formulas=False,
+    )
 
 
 def screening_answers(**overrides: str | None) -> dict[str, str]:
@@ -52,12 +56,32 @@ def screening_answers(**overrides: str | None) -> dict[str, str]:
         "grp_safety/age_at_screening": "34",
         "grp_safety/screening_is_child": "false",
         **{f"grp_act/scr_act_{name}": "no" for name in ("recruited", "moved", "housed")},
-        **{f"grp_means/scr_means_{name}": "no" for name in (
-            "deceived", "threatened", "force", "debt", "documents", "not_free", "abducted",
-            "vulnerability")},
-        **{f"grp_purpose/scr_purpose_{name}": "no" for name in (
-            "forced_work", "sexual", "domestic", "marriage", "crime", "begging", "armed_group",
-            "organ")},
+        **{
+            f"grp_means/scr_means_{name}": "no"
+            for name in (
+                "deceived",
+                "threatened",
+                "force",
+                "debt",
+                "documents",
+                "not_free",
+                "abducted",
+                "vulnerability",
+            )
+        },
+        **{
+            f"grp_purpose/scr_purpose_{name}": "no"
+            for name in (
+                "forced_work",
+                "sexual",
+                "domestic",
+                "marriage",
+                "crime",
+                "begging",
+                "armed_group",
+                "organ",
+            )
+        },
         "palermo_act_indicated": "false",
         "palermo_means_indicated": "false",
         "palermo_purpose_indicated": "false",
@@ -71,8 +95,9 @@ def screening_answers(**overrides: str | None) -> dict[str, str]:
     return {path: value for path, value in answers.items() if value is not None}
 
 
-def instance_xml(asset_uid: str, version: str | None, answers: Mapping[str, str],
-                 instance_id: str) -> bytes:
+def instance_xml(
+    asset_uid: str, version: str | None, answers: Mapping[str, str], instance_id: str
+) -> bytes:
     """The submission XML a device would encrypt: flat Kobo paths nested back into groups."""
     tree: dict[str, Any] = {}
     for path, value in answers.items():
@@ -83,14 +108,18 @@ def instance_xml(asset_uid: str, version: str | None, answers: Mapping[str, str]
         node[leaf] = value
 
     def render(node: Mapping[str, Any]) -> str:
-        return "".join(f"<{k}>{render(v) if isinstance(v, Mapping) else escape(v)}</{k}>"
-                       for k, v in node.items())
+        return "".join(
+            f"<{k}>{render(v) if isinstance(v, Mapping) else escape(v)}</{k}>"
+            for k, v in node.items()
+        )
 
     version_attr = f' version="{escape(version)}"' if version else ""
-    return (f'<?xml version="1.0" encoding="UTF-8"?><data id="{asset_uid}"{version_attr}>'
-            f"<formhub><uuid>57e6fd0b4065443280c9641be5670e89</uuid></formhub>{render(tree)}"
-            f"<__version__>vPlainVersionInside</__version__>"
-            f"<meta><instanceID>{instance_id}</instanceID></meta></data>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><data id="{asset_uid}"{version_attr}>'
+        f"<formhub><uuid>57e6fd0b4065443280c9641be5670e89</uuid></formhub>{render(tree)}"
+        f"<__version__>vPlainVersionInside</__version__>"
+        f"<meta><instanceID>{instance_id}</instanceID></meta></data>"
+    ).encode()
 
 
 @pytest.fixture(scope="session")
@@ -119,12 +148,21 @@ def kobo(request: pytest.FixtureRequest) -> Iterator[KoboDouble]:
         double.stop()
 
 
-def make_client(double: KoboDouble, *, token: str | None = None, timeout: float = 5.0,
-                retries: int = 3, sleep: Callable[[float], None] | None = None) -> KoboClient:
+def make_client(
+    double: KoboDouble,
+    *,
+    token: str | None = None,
+    timeout: float = 5.0,
+    retries: int = 3,
+    sleep: Callable[[float], None] | None = None,
+) -> KoboClient:
     """A client of the double that does not really sleep between retries."""
-    return KoboClient(ServiceConfig(double.base_url, token or double.token, timeout=timeout,
-                                    retries=retries, backoff=0.0),
-                      sleep=sleep or (lambda _seconds: None))
+    return KoboClient(
+        ServiceConfig(
+            double.base_url, token or double.token, timeout=timeout, retries=retries, backoff=0.0
+        ),
+        sleep=sleep or (lambda _seconds: None),
+    )
 
 
 @pytest.fixture
@@ -138,36 +176,59 @@ def screening_asset(kobo: KoboDouble, screening_xlsx: bytes) -> str:
     return kobo.create_form(screening_xlsx, name="screening.xlsx")
 
 
-@pytest.fixture
-def state_path(tmp_path: Path) -> Path:
-    return tmp_path / "state" / "kobo-pull-state.json"
+@pytest.fixture(params=["json", "sqlite"])
+def state_path(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A state file of each kind `tipdata kobo pull` keeps: the pull tests run over both."""
+    return tmp_path / "state" / f"kobo-pull-state.{request.param}"
+
+
+def open_state(path: Path) -> JsonFilePullState | SqliteFilePullState:
+    """The file state for `path` by its suffix; the JSON one writes at every checkpoint."""
+    if path.suffix == ".json":
+        return JsonFilePullState(path, flush_seconds=0)
+    return SqliteFilePullState(path)
 
 
 @pytest.fixture
-def new_state(state_path: Path) -> Callable[[], JsonFilePullState]:
+def new_state(state_path: Path) -> Callable[[], JsonFilePullState | SqliteFilePullState]:
     """A fresh reader of the same state file (as a later run of the pull would open it)."""
-    return lambda: JsonFilePullState(state_path, flush_seconds=0)
+    return lambda: open_state(state_path)
 
 
-def add_screenings(double: KoboDouble, asset_uid: str, count: int,
-                   **overrides: str | None) -> list[int]:
+def add_screenings(
+    double: KoboDouble, asset_uid: str, count: int, **overrides: str | None
+) -> list[int]:
     """`count` valid screenings, ages 20, 21, … so each is distinguishable; their `_id`s."""
     base = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
-    return [double.add_submission(asset_uid, screening_answers(
-        age_at_screening=str(20 + i % 90), **overrides),
-        submitted_at=base + dt.timedelta(seconds=i), deliver_hooks=False) for i in range(count)]
+    return [
+        double.add_submission(
+            asset_uid,
+            screening_answers(age_at_screening=str(20 + i % 90), **overrides),
+            submitted_at=base + dt.timedelta(seconds=i),
+            deliver_hooks=False,
+        )
+        for i in range(count)
+    ]
 
 
 def encrypted_xlsform(codebook: Codebook, private_key: Any) -> bytes:
     """The screening XLSForm with settings that make devices encrypt every submission."""
-    encryption = Encryption(public_key_base64(public_key_pem(private_key)),
-                            "https://kc.kobotoolbox.org/submission")
+    encryption = Encryption(
+        public_key_base64(public_key_pem(private_key)), "https://kc.kobotoolbox.org/submission"
+    )
     return xlsform_bytes(codebook, SCREENING, encryption)
 
 
-def submit_encrypted(double: KoboDouble, asset_uid: str, private_key: Any,
-                     answers: Mapping[str, str], *, media: Mapping[str, bytes] | None = None,
-                     tamper: str | None = None, drop: str | None = None) -> int:
+def submit_encrypted(
+    double: KoboDouble,
+    asset_uid: str,
+    private_key: Any,
+    answers: Mapping[str, str],
+    *,
+    media: Mapping[str, bytes] | None = None,
+    tamper: str | None = None,
+    drop: str | None = None,
+) -> int:
     """Encrypt like Enketo and store it as Kobo does (manifest + .enc attachments); its `_id`.
 
     `tamper` flips one bit of the named .enc file; `drop` leaves the named file out.
@@ -175,9 +236,14 @@ def submit_encrypted(double: KoboDouble, asset_uid: str, private_key: Any,
     instance_id = f"uuid:{uuid.uuid4()}"
     version = double.form_version(asset_uid)
     xml = instance_xml(asset_uid, version, answers, instance_id)
-    encrypted = encrypt_submission(private_key.public_key(), form_id=asset_uid, version=version,
-                                   instance_id=instance_id, submission_xml=xml,
-                                   media=media or {})
+    encrypted = encrypt_submission(
+        private_key.public_key(),
+        form_id=asset_uid,
+        version=version,
+        instance_id=instance_id,
+        submission_xml=xml,
+        media=media or {},
+    )
     files = dict(encrypted.files)
     if tamper:
         content = bytearray(files[tamper])

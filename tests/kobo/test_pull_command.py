@@ -198,3 +198,34 @@ def test_pull_command__progress_counts_every_submission_of_a_long_pull(
     result = CliRunner().invoke(kobo_app, [*pull_args, "--no-reconcile"])
     assert result.exit_code == 0, result.output
     assert FinishedTasks.finished == [(SCREENING, 2500, 2500)]
+
+
+def test_pull_command__default_state_takes_over_the_old_json_file(
+    kobo, screening_asset, pull_args, monkeypatch, tmp_path
+):
+    """should import the old default JSON state into the SQLite default once, saying so, and
+    pull only what is new"""
+    monkeypatch.chdir(tmp_path)
+    at = pull_args.index("--state")
+    old_default = [*pull_args[: at + 1], ".tipdata/kobo-pull-state.json", *pull_args[at + 2 :]]
+    default = [*pull_args[:at], *pull_args[at + 2 :]]
+    first = add_screenings(kobo, screening_asset, 4)
+    assert CliRunner().invoke(kobo_app, old_default).exit_code == 0  # what tipdata did before
+    later = add_screenings(kobo, screening_asset, 2)
+
+    upgraded = CliRunner().invoke(kobo_app, [*default, "--no-reconcile"])
+    assert upgraded.exit_code == 0, upgraded.output
+    said = [line for line in upgraded.output.splitlines() if "Imported" in line]
+    assert said == [
+        "Imported the pull state of 1 form(s) (4 seen submission(s)) from "
+        ".tipdata/kobo-pull-state.json into .tipdata/kobo-pull-state.sqlite; the JSON "
+        "file is no longer read."
+    ]
+    records = lines(tmp_path / "out" / f"{SCREENING}.jsonl")
+    assert [int(r["envelope"]["source_id"]) for r in records] == first + later
+    state_file = tmp_path / ".tipdata" / "kobo-pull-state.sqlite"
+    assert oct(state_file.stat().st_mode & 0o777) == "0o600"
+
+    again = CliRunner().invoke(kobo_app, [*default, "--reconcile"])
+    assert again.exit_code == 0 and "Imported" not in again.output
+    assert len(lines(tmp_path / "out" / f"{SCREENING}.jsonl")) == 6  # revisions came along
