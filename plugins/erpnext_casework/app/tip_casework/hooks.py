@@ -24,6 +24,12 @@ _RECORD_DOCTYPES = (
     "TIP Prosecution",
 )
 
+# Desk forms re-run their depends_on rules when an option child table row changes (Frappe 15
+# only does so for the parent's own fields). Served inside each DocType's meta: no asset build.
+doctype_js = {
+    doctype: "public/js/option_tables.js" for doctype in (*_RECORD_DOCTYPES, "TIP Service Provider")
+}
+
 # Consent gating per record for the Law Enforcement Liaison and Data Analyst roles.
 permission_query_conditions = {
     doctype: "tip_casework.record_access.query_conditions" for doctype in _RECORD_DOCTYPES
