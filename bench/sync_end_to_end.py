@@ -189,6 +189,10 @@ def instrument(clock: PartClock, session: Any) -> None:
     original_request = http.PlatformSession.request
     http.PlatformSession.request = clock.wrap("HTTP client (requests, every platform)",  # type: ignore[method-assign]
                                               original_request)
+    import tipdata.dhis2_app.transport as dhis2_transport  # DHIS2 requests go through dhis2.py
+
+    dhis2_transport.Dhis2Api.request = clock.wrap(  # type: ignore[method-assign]
+        "HTTP client (requests, every platform)", dhis2_transport.Dhis2Api.request)
     for name in ("pending_for_target", "count_pending", "count_current"):
         if hasattr(apply, name):
             setattr(apply, name, clock.wrap("push: ledger reads (query, decrypt)", getattr(apply, name)))

@@ -115,6 +115,8 @@ class IdLink:
     platform_modified: dt.datetime | None = None
     #: the ledger content hash last written to (or read from) this platform
     synced_hash: str | None = None
+    #: consent purposes the platform's copy was written under (None: unknown, keep what is stored)
+    held_purposes: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,8 @@ class LedgerTransaction:
             rows.append({"record_id": item.record_id, "platform": item.platform,
                          "platform_id": item.platform_id, "platform_version": item.platform_version,
                          "platform_modified": item.platform_modified, "synced_hash": item.synced_hash,
+                         "held_purposes": None if item.held_purposes is None
+                         else dumps(sorted(item.held_purposes)),
                          "linked_at": now, "updated_at": now})
         stmt = _insert(self.conn, t.id_map)
         c = t.id_map.c
@@ -215,6 +217,7 @@ class LedgerTransaction:
                 "platform_version": func.coalesce(stmt.excluded.platform_version, c.platform_version),
                 "platform_modified": func.coalesce(stmt.excluded.platform_modified, c.platform_modified),
                 "synced_hash": func.coalesce(stmt.excluded.synced_hash, c.synced_hash),
+                "held_purposes": func.coalesce(stmt.excluded.held_purposes, c.held_purposes),
                 "updated_at": stmt.excluded.updated_at,
             },
         )
@@ -402,7 +405,12 @@ def _describe(mark: Watermark) -> str:
 def _link(row: Mapping[str, Any]) -> IdLink:
     return IdLink(record_id=row["record_id"], platform=row["platform"], platform_id=row["platform_id"],
                   platform_version=row["platform_version"], platform_modified=row["platform_modified"],
-                  synced_hash=row["synced_hash"])
+                  synced_hash=row["synced_hash"], held_purposes=held_purposes(row["held_purposes"]))
+
+
+def held_purposes(stored: str | None) -> frozenset[str] | None:
+    """The id map's `held_purposes` column: a JSON list, or NULL (unknown)."""
+    return None if stored is None else frozenset(json.loads(stored))
 
 
 class Ledger:

@@ -160,9 +160,22 @@ def _v2_kobo_pull_state(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v3_held_purposes(conn: Connection) -> None:
+    """Frozen: each id-map link remembers the consent purposes its platform's copy was written
+    under (JSON list; NULL for links written before, read as unknown).
+
+    A consent answer corrected from yes to no leaves no trace in the record itself; what the
+    copy was written under tells the engine which values to take back from it.
+    """
+    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+    table = f'"{schema}".ledger_id_map' if schema else "ledger_id_map"  # a checked identifier
+    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN held_purposes TEXT"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "kobo pull state", _v2_kobo_pull_state),
+    Migration(3, "consent purposes held by each copy", _v3_held_purposes),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -16,7 +16,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import Any
 
 from tipdata.crypto.at_rest import Keyring, associated_data, length_prefixed, token_key_id
@@ -192,7 +192,7 @@ def _decode_values(codebook: Codebook, values: Mapping[str, Any]) -> dict[str, A
     decoded: dict[str, Any] = {}
     for code, raw in values.items():
         kind = kinds.get(code)
-        if kind is None or raw is None:
+        if kind is None or raw is None or raw is NOT_OPENED:
             decoded[code] = raw
         # what `coerce_value` returns for the JSON these types are stored as, without its checks
         elif type(raw) is str and kind in _TEXT_TYPES:
@@ -207,26 +207,61 @@ def _decode_values(codebook: Codebook, values: Mapping[str, Any]) -> dict[str, A
     return decoded
 
 
-def row_json_values(row: Mapping[str, Any], keyring: Keyring | None) -> dict[str, Any]:
-    """The record's values in JSON form (plain and opened), as they were hashed."""
-    values = json.loads(row["plain_values"])
+class _NotOpened:
+    """The value of a sealed element a reader asked not to open (see `row_to_record`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<sealed, not opened>"
+
+
+#: stands for a sealed value left closed: its code is present, its value never read
+NOT_OPENED: Any = _NotOpened()
+
+
+def row_json_values(row: Mapping[str, Any], keyring: Keyring | None,
+                    open_only: Container[str] | None = None) -> dict[str, Any]:
+    """The record's values in JSON form (plain and opened), as they were hashed.
+
+    `open_only`: open only the sealed values of these codes; the others are `NOT_OPENED`.
+    """
+    values = _json_loads_text(row["plain_values"])
     if row["sealed_values"]:
         if keyring is None:
             raise ValueError("sealed values need a keyring")
-        values.update(open_values(json.loads(row["sealed_values"]), row["record_id"], keyring))
+        sealed = _json_loads_text(row["sealed_values"])
+        if open_only is not None:
+            closed = [code for code in sealed if code not in open_only]
+            for code in closed:
+                del sealed[code]
+            values.update(dict.fromkeys(closed, NOT_OPENED))
+        values.update(open_values(sealed, row["record_id"], keyring))
     return dict(sorted(values.items()))
 
 
-def row_to_record(row: Mapping[str, Any], codebook: Codebook, keyring: Keyring | None) -> CanonicalRecord:
-    """Inverse of `record_to_row`; values coerced back to their element types."""
-    envelope = Envelope(
+def _json_loads_text(text: str) -> Any:
+    return _DECODE(text)
+
+
+def row_to_record(row: Mapping[str, Any], codebook: Codebook, keyring: Keyring | None,
+                  open_only: Container[str] | None = None) -> CanonicalRecord:
+    """Inverse of `record_to_row`; values coerced back to their element types.
+
+    The row was written from a validated record (`record_to_row`; timestamps come back aware,
+    in UTC), so the envelope and record are built without validating them again: a push reads
+    every record it sends, once per target. `open_only` (the codes a reader may use, e.g. what
+    a target could ever receive) leaves other sealed values closed, as `NOT_OPENED`: the codes
+    stay, so what is withheld and why is counted as before.
+    """
+    envelope = Envelope.model_construct(
         record_id=row["record_id"], source_system=row["source_system"], source_id=row["source_id"],
         form_id=row["form_id"], form_version=row["form_version"],
         collected_at=row["collected_at"], updated_at=row["updated_at"],
-        consent_purposes=frozenset(json.loads(row["consent_purposes"])), location=row["location"],
+        consent_purposes=frozenset(_json_loads_text(row["consent_purposes"])), location=row["location"],
     )
-    values = _decode_values(codebook, row_json_values(row, keyring))
-    return CanonicalRecord(envelope=envelope, values=values)
+    values = _decode_values(codebook, row_json_values(row, keyring, open_only))
+    return CanonicalRecord.model_construct(envelope=envelope, values=values)
 
 
 def reseal_row(row: Mapping[str, Any], keyring: Keyring) -> dict[str, Any]:

@@ -111,6 +111,9 @@ id_map = Table(
     Column("synced_hash", String(64)),
     Column("linked_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    #: JSON list: consent purposes the platform's copy was written under (migration 3; NULL:
+    #: unknown, written before), so values a withdrawn purpose had allowed can be taken back
+    Column("held_purposes", Text),
     PrimaryKeyConstraint("record_id", "platform", name="pk_ledger_id_map"),
     UniqueConstraint("platform", "platform_id", name="uq_ledger_id_map_platform_id"),
 )

@@ -74,9 +74,11 @@ from tipdata.sync.consent_withdrawal import (
     DELETE_ON_PLATFORM,
     VALUES_BLANKED,
     holds_copy,
+    narrowed_dependent,
     retracted_platform_id,
     retraction_codes,
     with_retractions,
+    withdrawn_from_cases,
 )
 from tipdata.sync.ledger_reads import (
     PUSH_QUARANTINE_PREFIX,
@@ -88,6 +90,7 @@ from tipdata.sync.ledger_reads import (
     open_quarantine_ids,
     pending_for_target,
     push_quarantine_source,
+    records_quoting,
     stored_records,
 )
 from tipdata.sync.plan import (
@@ -99,6 +102,7 @@ from tipdata.sync.plan import (
     is_withheld_link,
     parent_forms,
     plan_write,
+    receivable_codes,
 )
 from tipdata.sync.ports import Outbound, Source, SourcePage, Target, WriteOutcome
 from tipdata.sync.screening_cases import with_screening_cases
@@ -208,18 +212,24 @@ class SyncEngine:
         with self._exclusive("sync", dry_run):
             return self._run(dry_run, pull=True)
 
-    def push(self, *, dry_run: bool = False) -> SyncPlan:
-        """Send every target what it lacks, without reading the sources (after `ingest`)."""
-        with self._exclusive("push", dry_run):
+    def push(self, *, dry_run: bool = False, lock_timeout: float | None = None) -> SyncPlan:
+        """Send every target what it lacks, without reading the sources (after `ingest`).
+
+        `lock_timeout`: seconds to wait for the run lock this time (default: the engine's).
+        `tipdata serve` waits briefly and re-schedules (`receiver.trigger`) rather than block.
+        """
+        with self._exclusive("push", dry_run, lock_timeout):
             return self._run(dry_run, pull=False)
 
     @contextmanager
-    def _exclusive(self, command: str, dry_run: bool = False) -> Iterator[None]:
+    def _exclusive(self, command: str, dry_run: bool = False,
+                   timeout: float | None = None) -> Iterator[None]:
         """One writing run per ledger, across processes (see `tipdata.ledger.run_lock`)."""
         if dry_run:
             yield
             return
-        with holding(run_lock_for(self.ledger, command), self.lock_timeout):
+        wait = self.lock_timeout if timeout is None else max(0.0, timeout)
+        with holding(run_lock_for(self.ledger, command), wait):
             yield
 
     def ingest(self, source: Source, stream: str, page: SourcePage, *,
@@ -347,17 +357,61 @@ class SyncEngine:
             dry.seen.update(r.record_id for r in records)
             with self.ledger.reading() as tx:
                 incoming = self._merge_page(tx, source, stream, records)
+                dependents = self._narrow_dependents(tx, incoming)
             self._count_pull(incoming, page, tally)
-            self._plan_incoming(source, incoming, plan, dry)
+            self._plan_incoming(source, incoming + dependents, plan, dry)
             return
         with self.ledger.transaction() as tx:
             incoming = self._merge_page(tx, source, stream, page.records)
+            dependents = self._narrow_dependents(tx, incoming)
             self._count_pull(incoming, page, tally)
             self._write_page(tx, source, stream, page, incoming, plan.run_id)
+            self._write_dependents(tx, stream, dependents, plan.run_id)
         log.info("%s page: %d new, %d updated, %d unchanged, %d quarantined", stream,
                  sum(i.merge.status == "new" for i in incoming),
                  sum(i.merge.status == "updated" for i in incoming),
                  sum(i.merge.status == "unchanged" for i in incoming), len(page.quarantined))
+
+    def _narrow_dependents(self, tx: LedgerTransaction, incoming: list[_Incoming]) -> list[_Incoming]:
+        """Cases of the page that lost consent purposes take them from their records too.
+
+        Records of the same page are narrowed in place (in `incoming`); the ledger's other
+        records quoting those cases are returned as updates to store and push in this run
+        (`consent_withdrawal.narrowed_dependent`).
+        """
+        lost = withdrawn_from_cases(((i.stored.record if i.stored else None, i.merge.record)
+                                     for i in incoming if i.merge.status == "updated"), self.codebook)
+        if not lost:
+            return []
+        in_page = set()
+        for n, item in enumerate(incoming):
+            in_page.add(item.merge.record.record_id)
+            narrowed = narrowed_dependent(item.merge.record, lost)
+            if narrowed is not None:
+                status = "updated" if item.merge.status == "unchanged" else item.merge.status
+                incoming[n] = replace(item, merge=replace(item.merge, status=status, record=narrowed))
+        found = [s for s in records_quoting(tx, lost) if s.record.record_id not in in_page]
+        links = links_of(tx, [s.record.record_id for s in found])
+        dependents = []
+        for stored in found:
+            narrowed = narrowed_dependent(stored.record, lost)
+            if narrowed is not None:
+                dependents.append(_Incoming(narrowed, Merge("updated", narrowed), stored,
+                                            links.get(narrowed.record_id, {})))
+        if dependents:
+            log.info("consent withdrawn on %d case(s): %d record(s) of those cases narrowed",
+                     len(lost), len(dependents))
+        return dependents
+
+    def _write_dependents(self, tx: LedgerTransaction, stream: str, dependents: list[_Incoming],
+                          run_id: int | None) -> None:
+        """Store the narrowed records of cases that lost consent; the push retracts their copies."""
+        if not dependents:
+            return
+        tx.upsert_records(i.merge.record for i in dependents)
+        tx.audit_moves("pull", stream, None, self.policy.audit_version,
+                       ((i.merge.record.record_id, i.merge.record.envelope.consent_purposes, 0)
+                        for i in dependents), run_id=run_id)
 
     @staticmethod
     def _count_pull(incoming: list[_Incoming], page: SourcePage, tally: SourceTally) -> None:
@@ -434,7 +488,8 @@ class SyncEngine:
                 else item.record.envelope.source_id
             links.append(IdLink(record.record_id, source.platform, platform_id,
                                 platform_modified=item.record.envelope.updated_at,
-                                synced_hash=new_hash))
+                                synced_hash=new_hash,
+                                held_purposes=record.envelope.consent_purposes))
         tx.link(links)
 
     @staticmethod
@@ -500,6 +555,8 @@ class SyncEngine:
                 tally.unchanged += count_current(tx, target.name)
             total = count_pending(tx, target.name, target.transient_reasons)
         done = 0
+        # perf: sealed values the target can never receive are not opened (they stay withheld)
+        receivable = receivable_codes(target.name, self.policy, self.codebook)
         self._report(Progress("push", target.name, 0, total))
         for other_forms in (False, True):  # cases first: referrals link to them
             after = ""
@@ -508,7 +565,7 @@ class SyncEngine:
                     pending = pending_for_target(
                         tx, target.name, after=after, limit=max(1, target.batch_size),
                         forms=self._parents, other_forms=other_forms,
-                        transient_reasons=target.transient_reasons)
+                        transient_reasons=target.transient_reasons, open_only=receivable)
                 if not pending:
                     break
                 after = pending[-1].record.record_id
@@ -531,7 +588,9 @@ class SyncEngine:
             return step
         if step.kind == "withheld":
             return replace(step, kind="retracted")
-        codes = retraction_codes(record, step.outbound.decision, self.policy, self.codebook)
+        assert link is not None
+        codes = retraction_codes(record, step.outbound.decision, self.policy, self.codebook,
+                                 held=link.held_purposes)
         if not codes:
             return step
         outbound = step.outbound
@@ -614,7 +673,8 @@ class SyncEngine:
             outbound = step.outbound
             if outcome.status in ("created", "updated", "unchanged"):
                 links.append(IdLink(record_id, target.name, outcome.platform_id or record_id,
-                                    synced_hash=outbound.content_hash))
+                                    synced_hash=outbound.content_hash,
+                                    held_purposes=outbound.decision.purposes_used))
                 pushed.append((record_id, outbound.decision.purposes_used,
                                len(outbound.decision.withheld)))
                 counter = {"created": "new", "updated": "updated", "unchanged": "unchanged"}[outcome.status]
@@ -638,7 +698,7 @@ class SyncEngine:
                     withheld.append((record_id, (), len(outbound.decision.withheld)))
                     tally.withheld[outcome.reason or "nothing_allowed"] += 1
                 links.append(IdLink(record_id, target.name, platform_id,
-                                    synced_hash=outbound.content_hash))
+                                    synced_hash=outbound.content_hash, held_purposes=frozenset()))
             elif outcome.status == "quarantined" and outcome.quarantined is not None:
                 tx.quarantine(_push_quarantine_item(quarantine_source, outbound, outcome.quarantined))
                 refused.append(record_id)

@@ -9,7 +9,9 @@ taken when
   truth changed it;
 - the ledger holds **no value** for it yet: a value's first appearance can come from anywhere;
 - the owner **holds no copy** of the record yet (never received it, did not create it): until it
-  does, the platform that collected the record is the only one that could have changed it.
+  does, the platform that collected the record is the only one that could have changed it;
+- it **withdraws a consent** (`consent_<purpose>` or `consent_data_recording` from yes to no,
+  `withdraws_consent`): a no stands whoever owns the answer.
 
 Otherwise the owner's value stands and the incoming value is *overridden*: that is a conflict
 (two platforms disagree about a value the owner holds), and the engine records it in the audit
@@ -43,6 +45,7 @@ from typing import Any, Literal
 from tipdata.model import Codebook
 from tipdata.policy import RoutingPolicy, decide
 from tipdata.records import CanonicalRecord
+from tipdata.sync.plan import decide_repeated
 
 MergeStatus = Literal["new", "updated", "unchanged"]
 #: the incoming platform's copy: never written by tipdata, written and current, written and stale
@@ -138,6 +141,21 @@ def consent_from_answers(codebook: Codebook, values: Mapping[str, Any]) -> froze
     return frozenset(p for p, answer in answers.items() if answer == "yes" and p not in withdrawn)
 
 
+def withdraws_consent(code: str, current: Any, value: Any, codebook: Codebook) -> bool:
+    """Whether changing `code` from `current` to `value` takes a consent back (yes → no).
+
+    A withdrawal stands whoever owns the answer: no platform may keep sharing what the person
+    said no to because another platform's copy still says yes.
+
+    >>> withdraws_consent("consent_statistics", "yes", "no", codebook)
+    True
+    """
+    if not code.startswith(CONSENT_PREFIX) or current != "yes" or value != "no":
+        return False
+    purpose = code[len(CONSENT_PREFIX):]
+    return purpose in codebook.consent_purposes or purpose == DATA_RECORDING
+
+
 def merge_incoming(incoming: CanonicalRecord, stored: CanonicalRecord | None, *, platform: str,
                    stream: str, holders: Collection[str], copy: CopyState,
                    policy: RoutingPolicy, codebook: Codebook,
@@ -173,12 +191,15 @@ def merge_incoming(incoming: CanonicalRecord, stored: CanonicalRecord | None, *,
                 applied.append(code)
             continue
         value = incoming.values[code]
-        if same_value(current, value, empties.get(code)):
+        # perf: equal values are canonically equal; most values read back did not change
+        if (value == current and value.__class__ is current.__class__) \
+                or same_value(current, value, empties.get(code)):
             continue
         owner = _owner(policy, codebook, code)
         speaks_for_itself = copy != "stale"
-        if owner == platform or owner is None or (
-                speaks_for_itself and (canonical(current) is None or owner not in holders)):
+        if owner == platform or owner is None or (speaks_for_itself and (
+                canonical(current) is None or owner not in holders
+                or withdraws_consent(code, current, value, codebook))):
             values[code] = None if canonical(value) is None else value
             applied.append(code)
         elif canonical(current) is not None:
@@ -208,7 +229,7 @@ def holds_policy_share(record: CanonicalRecord, incoming: CanonicalRecord, platf
     """
     if platform not in policy.targets:
         return False
-    allowed = decide(record, platform, policy, codebook).allowed_values
+    allowed = decide_repeated(record, platform, policy, codebook).allowed_values  # = decide's
     empties = empty_values or {}
     codes = set(allowed) | set(incoming.values)
     return all(same_value(allowed.get(code), incoming.values.get(code), empties.get(code))

@@ -16,14 +16,27 @@ keeps them. So when the engine updates a copy it also *retracts*:
   planned again and the platform id to delete stays known), audits it, and tells the operator
   to delete it on the platform.
 
-Every retraction is a `retract` audit entry (ids and counts only). A consent answer corrected
-from yes to no (rather than recorded as a withdrawal) is not seen as a withdrawal of values
-(the record no longer says the purpose was granted); a whole-record retraction is still found.
+A withdrawal reaches the record in three ways, and all three take the same path:
+
+- **recorded** as a withdrawal (`consent_withdrawn = yes`, `consent_withdrawn_purposes`);
+- **flipped**: a consent answer changed from yes to no at the source (an edited Kobo
+  submission, a Frappe case whose consent field went from 1 to 0). The record no longer says the
+  purpose was granted, so the engine asks the copy instead: every id-map link remembers the
+  purposes its copy was written under (`IdLink.held_purposes`), and those count as granted
+  (`retraction_codes(..., held=...)`). A withdrawal is also never overridden by ownership
+  (`tipdata.sync.conflicts`): a no from any platform that speaks for its copy stands;
+- **inherited**: the records of a case (referrals, services, outcome assessments, ... quoting its
+  `case_reference`) carry its consent; when the case loses a purpose they lose it in the same
+  transaction (`narrowed_dependents`), so their copies are retracted in the same run, not when
+  they next change.
+
+Every retraction is a `retract` audit entry (ids and counts only). Links written before the
+ledger remembered held purposes (migration 3) fall back to the record's own answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from tipdata.ledger import IdLink
@@ -67,15 +80,20 @@ def granted_purposes(codebook: Codebook, values: Mapping[str, Any]) -> frozenset
 
 
 def retraction_codes(record: CanonicalRecord, decision: Decision, policy: RoutingPolicy,
-                     codebook: Codebook) -> tuple[str, ...]:
+                     codebook: Codebook, held: Collection[str] | None = None) -> tuple[str, ...]:
     """Elements of `record` to empty on `decision.target`: withheld now for missing consent,
     allowed under the consent the person once gave. Empty when nothing was withdrawn.
+
+    `held`: the purposes the target's copy was written under (`IdLink.held_purposes`; None when
+    unknown), which count as once given: how a consent answer flipped from yes to no is seen.
 
     >>> retraction_codes(withdrawn_statistics, decide(withdrawn_statistics, "dhis2", policy, cb), policy, cb)
     ('expl_palermo_act', 'expl_palermo_means', ...)
     """
     current = record.envelope.consent_purposes
     granted = granted_purposes(codebook, record.values) | current
+    if held:
+        granted |= frozenset(held)
     if granted == current:
         return ()
     missing = [code for code, reason in decision.withheld if reason == CONSENT_MISSING]
@@ -92,3 +110,46 @@ def with_retractions(record: CanonicalRecord, allowed: Mapping[str, Any],
     """The outbound record: the allowed values plus an empty value for each retracted code."""
     return CanonicalRecord(envelope=record.envelope,
                            values={**allowed, **dict.fromkeys(codes)})
+
+
+#: a case's reference, and how the records of the case quote it
+CASE_REFERENCE = "case_reference"
+QUOTED_CASE_REFERENCE = "svc_case_reference"
+CASE_LEVEL = "case"
+
+
+def withdrawn_from_cases(changes: Iterable[tuple[CanonicalRecord | None, CanonicalRecord]],
+                         codebook: Codebook) -> dict[str, frozenset[str]]:
+    """Case reference → consent purposes the case lost, over (stored, merged) pairs of records.
+
+    >>> withdrawn_from_cases([(case_with_statistics, case_without)], codebook)
+    {'TIP-2026-0001': frozenset({'statistics'})}
+    """
+    lost: dict[str, frozenset[str]] = {}
+    for before, after in changes:
+        if before is None:
+            continue
+        form = codebook.forms.get(after.envelope.form_id or "")
+        if form is None or form.level != CASE_LEVEL:
+            continue
+        revoked = before.envelope.consent_purposes - after.envelope.consent_purposes
+        reference = after.values.get(CASE_REFERENCE) or before.values.get(CASE_REFERENCE)
+        if revoked and isinstance(reference, str) and reference:
+            lost[reference] = lost.get(reference, frozenset()) | revoked
+    return lost
+
+
+def narrowed_dependent(record: CanonicalRecord, lost: Mapping[str, frozenset[str]]) -> CanonicalRecord | None:
+    """`record` without the purposes its case lost, or None when it quotes no such case or
+    carries none of them. Never adds a purpose: a case's new consent is not a dependent's.
+
+    >>> narrowed_dependent(referral, {"TIP-2026-0001": frozenset({"statistics"})}).envelope.consent_purposes
+    frozenset({'service_referral', 'follow_up_contact'})
+    """
+    reference = record.values.get(QUOTED_CASE_REFERENCE)
+    purposes = record.envelope.consent_purposes
+    revoked = lost.get(reference) if isinstance(reference, str) else None
+    if not revoked or not purposes & revoked:
+        return None
+    return CanonicalRecord(envelope=record.envelope.model_copy(
+        update={"consent_purposes": purposes - revoked}), values=record.values)

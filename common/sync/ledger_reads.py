@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +21,13 @@ from sqlalchemy import and_, exists, func, not_, or_, select, true
 
 from tipdata.ledger import AuditEntry, IdLink, LedgerTransaction, Watermark
 from tipdata.ledger import schema as t
-from tipdata.ledger.record_rows import row_to_record
+from tipdata.ledger.ledger import held_purposes
+from tipdata.ledger.record_rows import dumps, row_to_record
 from tipdata.records import CanonicalRecord
 from tipdata.sync.plan import WITHHELD_ID_PREFIX
 
 _CHUNK = 500
+QUOTED_REFERENCE = "svc_case_reference"
 #: quarantine `source` of records a target refused: `push:frappe`, `push:dhis2`
 PUSH_QUARANTINE_PREFIX = "push:"
 
@@ -67,7 +69,7 @@ def _chunks(items: list[str], size: int = _CHUNK) -> Iterable[list[str]]:
 def _link(row: Mapping[str, Any]) -> IdLink:
     return IdLink(record_id=row["record_id"], platform=row["platform"], platform_id=row["platform_id"],
                   platform_version=row["platform_version"], platform_modified=row["platform_modified"],
-                  synced_hash=row["synced_hash"])
+                  synced_hash=row["synced_hash"], held_purposes=held_purposes(row["held_purposes"]))
 
 
 def stored_records(tx: LedgerTransaction, record_ids: Collection[str]) -> dict[str, StoredRecord]:
@@ -80,6 +82,31 @@ def stored_records(tx: LedgerTransaction, record_ids: Collection[str]) -> dict[s
             found[row["record_id"]] = StoredRecord(row_to_record(row, ledger.codebook, ledger.keyring),
                                                    row["content_hash"])
     return found
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def records_quoting(tx: LedgerTransaction, references: Collection[str]) -> list[StoredRecord]:
+    """The records whose `svc_case_reference` is one of `references` (the records of those cases).
+
+    The reference is an operational value, stored readable (`plain_values`, JSON written by
+    `record_rows.dumps`), so a LIKE on its exact JSON text narrows the scan; the decoded value
+    is then compared exactly. Withdrawals are rare: one scan per page that withdraws.
+    """
+    found: dict[str, StoredRecord] = {}
+    wanted = set(references)
+    ledger = tx.ledger
+    c = t.records.c
+    for reference in sorted(wanted):
+        pattern = f'%{_like_escaped(dumps({QUOTED_REFERENCE: reference})[1:-1])}%'
+        rows = tx.conn.execute(select(t.records).where(c.plain_values.like(pattern, escape="\\"))).mappings()
+        for row in rows:
+            record = row_to_record(row, ledger.codebook, ledger.keyring)
+            if record.values.get(QUOTED_REFERENCE) in wanted:
+                found[record.record_id] = StoredRecord(record, row["content_hash"])
+    return [found[k] for k in sorted(found)]
 
 
 def links_of(tx: LedgerTransaction, record_ids: Collection[str]) -> dict[str, dict[str, IdLink]]:
@@ -109,13 +136,16 @@ def _joined(target: str) -> Any:
 
 def pending_for_target(tx: LedgerTransaction, target: str, *, after: str = "", limit: int = _CHUNK,
                        forms: Collection[str] | None = None, other_forms: bool = False,
-                       transient_reasons: Collection[str] = ()) -> list[PendingRecord]:
+                       transient_reasons: Collection[str] = (),
+                       open_only: Container[str] | None = None) -> list[PendingRecord]:
     """Up to `limit` records (record id > `after`, in id order) that `target` lacks.
 
     A record is pending when the target has no link for it, or the link's hash is not the
     record's current content hash, unless the target refused this very version (an open
     quarantine entry newer than the record's last write; transient reasons are tried again).
     `forms` with `other_forms=False` keeps records of those forms; with True, every other record.
+    `open_only`: the codes whose sealed values to open (what the target could ever receive,
+    `plan.receivable_codes`); the others stay closed (`record_rows.NOT_OPENED`).
     """
     r, q = t.records.c, t.quarantine.c
     open_entry = exists().where(q.source == push_quarantine_source(target),
@@ -135,8 +165,8 @@ def pending_for_target(tx: LedgerTransaction, target: str, *, after: str = "", l
         if row["link_record_id"] is not None:
             link = _link({name: row[f"link_{name}"] for name in
                           ("record_id", "platform", "platform_id", "platform_version",
-                           "platform_modified", "synced_hash")})
-        pending.append(PendingRecord(row_to_record(row, ledger.codebook, ledger.keyring),
+                           "platform_modified", "synced_hash", "held_purposes")})
+        pending.append(PendingRecord(row_to_record(row, ledger.codebook, ledger.keyring, open_only),
                                      row["content_hash"], link, bool(row["has_open_quarantine"])))
     return pending
 

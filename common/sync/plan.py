@@ -12,6 +12,7 @@ place that says what may travel: the engine then hands the target only `decision
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any, Literal
 from tipdata.ledger import IdLink, RunError
 from tipdata.model import Codebook
 from tipdata.policy import Decision, RoutingPolicy, decide, screening_consent_applies
-from tipdata.records import CanonicalRecord
+from tipdata.records import CanonicalRecord, Envelope
 from tipdata.sync.ports import Outbound
 
 #: platform id of a record the policy sends nothing of to a target: the id map remembers the
@@ -164,7 +165,10 @@ def plan_write(record: CanonicalRecord, content_hash: str, link: IdLink | None, 
     ('new', ['case_opened_date', 'case_reference'])
     """
     decision = decide_repeated(record, target, policy, codebook)
-    outbound = Outbound(CanonicalRecord(envelope=record.envelope, values=decision.allowed_values),
+    # perf: the envelope is the record's (validated) and the values a subset of its values:
+    # nothing to validate again, once per record and target
+    outbound = Outbound(CanonicalRecord.model_construct(envelope=record.envelope,
+                                                        values=decision.allowed_values),
                         decision, content_hash, link)
     if not decision.allowed_values:
         reasons = Counter(reason for _code, reason in decision.withheld)
@@ -226,6 +230,36 @@ def decide_repeated(record: CanonicalRecord, target: str, policy: RoutingPolicy,
     return Decision(target=target, policy_version=version,
                     allowed_values={code: values[code] for code in allowed},
                     withheld=list(withheld), purposes_used=used)
+
+
+_RECEIVABLE: dict[tuple[int, int, str], tuple[RoutingPolicy, Codebook, frozenset[str]]] = {}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def receivable_codes(target: str, policy: RoutingPolicy, codebook: Codebook) -> frozenset[str]:
+    """The element codes `target` could receive under some consent: what `decide` allows of a
+    record holding every element, consented to every purpose.
+
+    Every other code is withheld from the target whatever the record says (unknown, never
+    shared, excluded, restricted and not named, a class the target does not take, free text),
+    so a push need not open those sealed values (`ledger_reads.pending_for_target(open_only=...)`).
+
+    >>> "person_given_names" in receivable_codes("dhis2", policy, codebook)
+    False
+    """
+    key = (id(policy), id(codebook), target)
+    cached = _RECEIVABLE.get(key)
+    if cached is not None and cached[0] is policy and cached[1] is codebook:
+        return cached[2]
+    everything = CanonicalRecord(envelope=Envelope(
+        record_id="receivable-codes", source_system="policy", source_id="every-element",
+        collected_at=_EPOCH, updated_at=_EPOCH,
+        consent_purposes=frozenset(codebook.consent_purposes)), values=dict.fromkeys(codebook.elements))
+    codes = frozenset(decide(everything, target, policy, codebook).allowed_values)
+    if len(_RECEIVABLE) > 64:
+        _RECEIVABLE.clear()
+    _RECEIVABLE[key] = (policy, codebook, codes)
+    return codes
 
 
 def withheld_reasons(steps: Mapping[str, WriteStep] | list[WriteStep]) -> Counter[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -44,6 +45,7 @@ from tipdata.kobo_forms.hooks import HookSpec, ensure_hook
 from tipdata.kobo_forms.odk_encryption import encrypt_submission
 from tipdata.ledger import Ledger
 from tipdata.ledger.errors import LedgerUnavailable
+from tipdata.ledger.run_lock import run_lock_for
 from tipdata.records import record_id_for
 from tipdata.sync.receiver import RECEIVE_PATH, ReceiverService, SharedSecret, open_receiver
 from tipdata.sync.session import open_session
@@ -334,6 +336,37 @@ def test_receiver__stored_delivery_triggers_a_push_to_the_targets(service_for, l
     assert all(IMMIGRATION not in json.dumps(doc) for doc in platforms.frappe.docs(CASE))
     assert len(platforms.dhis2.store.enrollments) == 2
     assert service.trigger.failed == 0 and 1 <= service.trigger.completed <= 2
+
+
+def test_receiver__deliveries_are_stored_while_a_sync_holds_the_lock_and_pushed_after(
+        service_for, ledger: Ledger, platforms: Platforms, caplog: pytest.LogCaptureFixture):
+    """should answer 200 and store deliveries while another run holds the run lock, defer the push without errors, and push once it is free"""
+    service = service_for(lock_wait=0.1, lock_retry=0.2)
+    caplog.set_level(logging.INFO, logger="tipdata.serve")
+    sync_elsewhere = run_lock_for(ledger, "sync")  # a long `tipdata sync` (another connection / file handle)
+    sync_elsewhere.acquire(timeout=5)
+    try:
+        with serving(service.app) as base:
+            register_hook(platforms, base)
+            submit(platforms, 1)
+            submit(platforms, 2)
+            assert deliveries(platforms) == [200, 200]
+            assert ledger.count_records() == 2  # stored while the lock is held
+            trigger = service.trigger
+            assert trigger is not None
+            deadline = time.monotonic() + 30
+            while trigger.deferred < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert trigger.deferred >= 2 and trigger.failed == 0
+            assert platforms.frappe.docs(CASE) == []  # nothing pushed behind the sync's back
+            assert not trigger.wait_idle(0)  # the push is still wanted: not lost
+            sync_elsewhere.release()
+            assert trigger.wait_idle(60)
+    finally:
+        sync_elsewhere.release()
+    assert len(platforms.frappe.docs(CASE)) == 2 and len(platforms.dhis2.store.enrollments) == 2
+    assert trigger.completed == 1 and trigger.failed == 0
+    assert not [r for r in caplog.records if r.name == "tipdata.serve" and r.levelno >= logging.WARNING]
 
 
 def test_receiver__no_sync_stores_without_pushing(service_for, ledger: Ledger, platforms: Platforms):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -193,6 +194,59 @@ def test_sync_trigger__a_failed_run_is_logged_by_type_and_tried_again(caplog: py
     finally:
         trigger.close()
     assert "RuntimeError" in caplog.text and "Amina" not in caplog.text
+
+
+class _Busy(Exception):
+    """Stands for RunLockBusy: another run holds the lock."""
+
+
+def test_sync_trigger__a_busy_lock_defers_the_run_without_an_error(caplog: pytest.LogCaptureFixture):
+    """should re-schedule a run that met a busy lock (no error, one INFO line per streak), and run it once the lock is free"""
+    attempts: list[int] = []
+    requests_during_busy = threading.Event()
+
+    def run() -> None:
+        attempts.append(len(attempts))
+        if len(attempts) <= 3:
+            requests_during_busy.set()
+            raise _Busy()
+
+    caplog.set_level(logging.DEBUG, logger="tipdata.serve")
+    trigger = SyncTrigger(run, debounce=0, busy=(_Busy,), busy_retry=0.05, retry_after=0.2)
+    try:
+        trigger.request()
+        assert requests_during_busy.wait(30)
+        for _ in range(20):  # deliveries while the lock is busy: no extra attempts
+            trigger.request()
+        assert trigger.wait_idle(30)
+        assert (trigger.deferred, trigger.failed, trigger.completed) == (3, 0, 1)
+        assert len(attempts) == 4
+    finally:
+        trigger.close()
+    records = [r for r in caplog.records if r.name == "tipdata.serve"]
+    assert not [r for r in records if r.levelno >= logging.WARNING]
+    assert [r.levelno for r in records].count(logging.INFO) == 2  # deferred, then ran
+
+
+def test_sync_trigger__busy_waits_grow_up_to_retry_after():
+    """should double the wait between attempts while the lock stays busy, capped at retry_after"""
+    times: list[float] = []
+
+    def run() -> None:
+        times.append(time.monotonic())
+        if len(times) <= 4:
+            raise _Busy()
+
+    trigger = SyncTrigger(run, debounce=0, busy=(_Busy,), busy_retry=0.05, retry_after=0.15)
+    try:
+        trigger.request()
+        assert trigger.wait_idle(30)
+    finally:
+        trigger.close()
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert len(gaps) == 4
+    assert 0.04 <= gaps[0] < gaps[1] and gaps[1] >= 0.09 and all(g < 0.15 + 0.5 for g in gaps)
+    assert gaps[3] >= 0.14  # capped at retry_after, not 0.4
 
 
 def test_sync_trigger__idle_without_requests():

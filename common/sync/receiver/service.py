@@ -8,6 +8,7 @@ key configured for `tipdata sync` is not loaded into the internet-facing process
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from tipdata.ledger import Ledger
+from tipdata.ledger.run_lock import RunLockBusy
 from tipdata.model import Codebook
 from tipdata.sync.config import SyncConfig
 from tipdata.sync.receiver.app import build_app
@@ -26,6 +28,9 @@ from tipdata.sync.session import SyncSession, open_session
 
 #: seconds a burst of deliveries may take before the push starts
 DEFAULT_DEBOUNCE = 2.0
+#: seconds a triggered push waits for the run lock before it is re-scheduled (`SyncTrigger`):
+#: short, so a long `tipdata sync` elsewhere defers the push instead of blocking it
+SERVE_LOCK_WAIT = 2.0
 
 
 class ReceiverConfigError(ValueError):
@@ -56,10 +61,13 @@ class ReceiverService:
 def open_receiver(config: SyncConfig, secret: SharedSecret, *, codebook: Codebook | None = None,
                   ledger: Ledger | None = None, platforms: Mapping[str, Any] | None = None,
                   sync: bool = True, debounce: float = DEFAULT_DEBOUNCE,
-                  max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> ReceiverService:
+                  max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                  lock_wait: float = SERVE_LOCK_WAIT, lock_retry: float = 5.0) -> ReceiverService:
     """Everything `tipdata serve` runs, from the configuration.
 
     `sync=False` stores deliveries without pushing (a later `tipdata sync` sends them).
+    `lock_wait`: seconds a push waits for another run's lock before it is re-scheduled, first
+    `lock_retry` seconds later (doubling while the lock stays busy).
     `platforms` overrides how targets are reached, as for `open_session` (tests pass doubles).
 
     >>> with open_receiver(load_config(), load_receiver_secret()) as service:
@@ -75,7 +83,8 @@ def open_receiver(config: SyncConfig, secret: SharedSecret, *, codebook: Codeboo
     trigger = None
     try:
         if sync and session.targets:
-            trigger = SyncTrigger(session.engine.push, debounce=debounce)
+            trigger = SyncTrigger(functools.partial(session.engine.push, lock_timeout=lock_wait),
+                                  debounce=debounce, busy=(RunLockBusy,), busy_retry=lock_retry)
         receiver = KoboReceiver(session.engine, forms, max_body_bytes=max_body_bytes,
                                 on_stored=trigger.request if trigger else None)
         return ReceiverService(build_app(receiver, secret), receiver, session, trigger)
