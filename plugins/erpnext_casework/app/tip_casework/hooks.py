@@ -25,9 +25,11 @@ _RECORD_DOCTYPES = (
 )
 
 # Desk forms re-run their depends_on rules when an option child table row changes (Frappe 15
-# only does so for the parent's own fields). Served inside each DocType's meta: no asset build.
+# only does so for the parent's own fields), and Selects whose option codes clash inside their
+# DocType get a per-field translation context. Served inside each DocType's meta: no asset build.
 doctype_js = {
-    doctype: "public/js/option_tables.js" for doctype in (*_RECORD_DOCTYPES, "TIP Service Provider")
+    doctype: ["public/js/option_tables.js", "public/js/select_labels.js"]
+    for doctype in (*_RECORD_DOCTYPES, "TIP Service Provider")
 }
 
 # Consent gating per record for the Law Enforcement Liaison and Data Analyst roles.
