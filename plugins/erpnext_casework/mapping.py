@@ -43,6 +43,7 @@ from tipdata.erpnext_casework.doctypes import (
     INTAKE_PENDING,
     LEVEL_DOCTYPES,
     RESTRICTED,
+    SCREENING,
     DocTypeSet,
     build_doctypes,
 )
@@ -461,6 +462,30 @@ def from_frappe_value(fm: FieldMapping, element: Element, raw: Any, codebook: Co
     return value
 
 
+def doctype_form(doctype: str, codebook: Codebook, mapping: CaseworkMapping) -> str | None:
+    """The codebook form a document of `doctype` records, for a document made in the desk.
+
+    A document the sync wrote came from a form, and the ledger keeps that form; one a case
+    worker created in the desk came from none, yet targets file a record by its form (DHIS2
+    refuses a referral without one). Every form whose level the DocType stores qualifies; where
+    several do, they share the level, so any files the record the same way, and the lowest id
+    is taken so that every read of the document gives the same record.
+
+    `TIP Screening` has none: a screening in the desk is always filed under a case (its case
+    link is mandatory) and travels by that case's reference, whereas a screening form would
+    make the sync derive a case from it (`tipdata.sync.screening_cases`, keyed by the source
+    system) and so open a second case for every Kobo screening read back from the site.
+
+    >>> doctype_form("TIP Referral", codebook, mapping)
+    'tip_referral'
+    """
+    if doctype == SCREENING:
+        return None
+    levels = {level for level, placed in mapping.level_doctypes.items() if placed == doctype}
+    forms = sorted(form_id for form_id, form in codebook.forms.items() if form.level in levels)
+    return forms[0] if forms else None
+
+
 def case_answers_of(doctype: str, codebook: Codebook, mapping: CaseworkMapping) -> list[str]:
     """Elements the forms filed as `doctype` ask whose values live on the case document.
 
@@ -487,7 +512,8 @@ def record_from_documents(doc: Mapping[str, Any], companions: Mapping[str, Mappi
     another level its case reference and every record its consent purposes (the app keeps
     `consent_covers_<purpose>` from the consent answers). The source is the site
     (`frappe:<host>`, `<DocType>/<name>`); the record id is the document's `external_id`, the id
-    shared by every platform. `updated_at` is the document's last save on the site.
+    shared by every platform; the form is the DocType's (`doctype_form`), which is what a
+    document created in the desk has. `updated_at` is the document's last save on the site.
     """
     doctype = str(doc.get("doctype"))
     own = mapping.doctypes.get(doctype)
@@ -547,7 +573,8 @@ def record_from_documents(doc: Mapping[str, Any], companions: Mapping[str, Mappi
                                                                      f"{doctype}/{name}")
     try:
         envelope = Envelope(record_id=str(record_id), source_system=f"frappe:{host}",
-                            source_id=f"{doctype}/{name}", collected_at=created,
+                            source_id=f"{doctype}/{name}",
+                            form_id=doctype_form(doctype, codebook, mapping), collected_at=created,
                             updated_at=modified, consent_purposes=purposes)
     except ValueError as exc:
         return [Problem("FR404", f"the document does not make a record envelope: {exc}", where)]
