@@ -91,6 +91,7 @@ from tipdata.sync.ledger_reads import (
     pending_for_target,
     push_quarantine_source,
     records_quoting,
+    stored_record_ids,
     stored_records,
 )
 from tipdata.sync.plan import (
@@ -105,7 +106,7 @@ from tipdata.sync.plan import (
     receivable_codes,
 )
 from tipdata.sync.ports import Outbound, Source, SourcePage, Target, WriteOutcome
-from tipdata.sync.screening_cases import with_screening_cases
+from tipdata.sync.screening_cases import cases_to_look_up, with_screening_cases
 
 log = logging.getLogger("tipdata.sync")
 
@@ -151,10 +152,14 @@ class RetryReport:
 
 @dataclass
 class _DryRun:
-    """What a dry run has seen of the sources, so that ledger-pending records are not counted twice."""
+    """What a dry run would change, so that ledger-pending records are not counted twice.
 
-    #: records read (a reconciliation may read a record the new phase just read)
-    seen: set[str] = field(default_factory=set)
+    Only records it would change are passed over when read again (a reconciliation may read a
+    record the new phase just read). One it found unchanged is merged again when another
+    stream reads it: the Frappe case stream finds a Kobo-owned case unchanged before the Kobo
+    stream brings its edit, which the real run applies and the plan must count.
+    """
+
     #: records the run would change: the targets' plan counts them from the merge, not the ledger
     incoming: set[str] = field(default_factory=set)
 
@@ -349,12 +354,17 @@ class SyncEngine:
 
     def _store_page(self, source: Source, stream: str, page: SourcePage, tally: SourceTally,
                     plan: SyncPlan, dry: _DryRun | None) -> None:
-        if self.policy.screening_cases.open_for:  # screenings that open a case, and the cases
+        rules = self.policy.screening_cases
+        if rules.open_for:  # screenings that open a case (or opened one earlier), and the cases
+            look_up = cases_to_look_up(page.records, self.codebook, rules)
+            opened: set[str] = set()
+            if look_up:
+                with self.ledger.reading() as tx:
+                    opened = stored_record_ids(tx, look_up)
             page = replace(page, records=tuple(with_screening_cases(
-                page.records, self.codebook, self.policy.screening_cases)))
+                page.records, self.codebook, rules, opened=opened)))
         if dry is not None:
-            records = [r for r in page.records if r.record_id not in dry.seen]
-            dry.seen.update(r.record_id for r in records)
+            records = [r for r in page.records if r.record_id not in dry.incoming]
             with self.ledger.reading() as tx:
                 incoming = self._merge_page(tx, source, stream, records)
                 dependents = self._narrow_dependents(tx, incoming)

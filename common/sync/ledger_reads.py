@@ -84,6 +84,15 @@ def stored_records(tx: LedgerTransaction, record_ids: Collection[str]) -> dict[s
     return found
 
 
+def stored_record_ids(tx: LedgerTransaction, record_ids: Collection[str]) -> set[str]:
+    """Which of `record_ids` the ledger holds (ids only: nothing is read or decrypted)."""
+    found: set[str] = set()
+    c = t.records.c
+    for chunk in _chunks(sorted(set(record_ids))):
+        found.update(tx.conn.execute(select(c.record_id).where(c.record_id.in_(chunk))).scalars())
+    return found
+
+
 def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 

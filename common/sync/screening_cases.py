@@ -21,7 +21,10 @@ a **case record** from it:
 Ownership then applies as to any record: the case level's owner (Frappe by default) may change
 the case; a later edit of the screening re-derives the case, and a derived value that differs
 from a value the owner holds is a conflict (the owner's value stands). A case once opened is not
-closed when the screening is edited to a result that opens none; a caseworker closes it.
+closed when the screening is edited to a result that opens none; a caseworker closes it. The
+screening keeps quoting it then (the engine passes the derived cases the ledger holds as
+`opened`): without the quote DHIS2 would file the screening as a stand-alone negative one, its
+enrollment COMPLETED, while the case stays open.
 
 What may travel is `decide`'s call, as for every record; see `tipdata.policy.ScreeningCases` for
 the screening consent (`[screening_cases.consent]`, empty by default).
@@ -32,7 +35,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from tipdata.model import Codebook
@@ -78,12 +81,28 @@ def case_form(codebook: Codebook) -> str | None:
     return next((f for f, form in sorted(codebook.forms.items()) if form.level == CASE_LEVEL), None)
 
 
+def is_screening(record: CanonicalRecord, codebook: Codebook) -> bool:
+    """Whether `record` was collected on a screening-level form."""
+    form = codebook.forms.get(record.envelope.form_id or "")
+    return form is not None and form.level == SCREENING_LEVEL
+
+
 def opens_case(record: CanonicalRecord, codebook: Codebook, rules: ScreeningCases) -> bool:
     """Whether `record` is a consented screening whose result opens a case."""
-    form = codebook.forms.get(record.envelope.form_id or "")
-    return (form is not None and form.level == SCREENING_LEVEL
+    return (is_screening(record, codebook)
             and record.values.get(CONSENT_SCREENING) == "yes"
             and record.values.get(SCREENING_RESULT) in rules.open_for)
+
+
+def cases_to_look_up(records: Iterable[CanonicalRecord], codebook: Codebook,
+                     rules: ScreeningCases) -> list[str]:
+    """Ids of the cases that screenings opening none may have opened earlier.
+
+    The engine asks the ledger which of these it holds, in one query per page, and passes them
+    to `with_screening_cases` as `opened`.
+    """
+    return [screening_case_id(r) for r in records
+            if is_screening(r, codebook) and not opens_case(r, codebook, rules)]
 
 
 def case_from_screening(screening: CanonicalRecord, codebook: Codebook,
@@ -121,8 +140,13 @@ def case_from_screening(screening: CanonicalRecord, codebook: Codebook,
 
 
 def with_screening_cases(records: Iterable[CanonicalRecord], codebook: Codebook,
-                         rules: ScreeningCases) -> list[CanonicalRecord]:
+                         rules: ScreeningCases, *, opened: Collection[str] = ()
+                         ) -> list[CanonicalRecord]:
     """The records of a page, each screening that opens a case quoting it, and the cases after.
+
+    `opened`: ids of derived cases that exist already (`cases_to_look_up`). A screening whose
+    case is among them quotes it even when its result now opens none; the case is not
+    derived again (it stays as it is until a caseworker closes it).
 
     >>> [r.envelope.form_id for r in with_screening_cases([likely], codebook, rules)]
     ['tip_screening_adult', 'tip_case_intake']
@@ -132,6 +156,9 @@ def with_screening_cases(records: Iterable[CanonicalRecord], codebook: Codebook,
     for record in records:
         case = case_from_screening(record, codebook, rules) if rules.open_for else None
         if case is None:
+            if opened and is_screening(record, codebook) and screening_case_id(record) in opened:
+                quoted = {**record.values, QUOTED_CASE_REFERENCE: case_reference_for(record)}
+                record = CanonicalRecord(envelope=record.envelope, values=quoted)
             out.append(record)
             continue
         linked = {**record.values, QUOTED_CASE_REFERENCE: case.values[CASE_REFERENCE]}

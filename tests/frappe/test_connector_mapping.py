@@ -13,9 +13,11 @@ from tipdata.erpnext_casework.mapping import (
     DocumentDraft,
     FieldMapping,
     changed_fields,
+    doctype_form,
     documents_for_record,
     dst_margin,
     from_frappe_value,
+    record_from_documents,
     site_naive_to_utc,
     to_frappe_value,
     utc_to_site_naive,
@@ -143,3 +145,29 @@ def test_dst_margin__one_hour_near_clocks_going_back_none_in_kolkata():
     assert dst_margin(near, ZoneInfo("Europe/London")) == dt.timedelta(hours=1)
     assert dst_margin(near, KOLKATA) == dt.timedelta(0)
     assert dst_margin(dt.datetime(2026, 7, 1, tzinfo=dt.UTC), ZoneInfo("Europe/London")) == dt.timedelta(0)
+
+
+def test_doctype_form__each_record_doctype_has_the_form_of_its_level():
+    """should give each record DocType but the screening (always under a case) the form of its level"""
+    forms = {d: doctype_form(d, codebook(), mapping()) for d in mapping().record_doctypes}
+    assert forms.pop("TIP Screening") is None  # a form would derive a second case from it
+    assert forms["TIP Case"] == "tip_case_intake"
+    assert forms["TIP Referral"] == "tip_referral"
+    assert forms["TIP Service"] == "tip_service_followup"
+    assert all(codebook().forms[f].level in {lv for lv, d in mapping().level_doctypes.items()
+                                             if d == doctype} for doctype, f in forms.items())
+    assert doctype_form("TIP Service Provider", codebook(), mapping()) is None
+
+
+def test_record_from_documents__desk_referral_carries_its_form():
+    """should give a referral created in the desk (no form behind it) the referral form"""
+    referral = {"doctype": "TIP Referral", "name": "r-1", "external_id": "r-1", "tip_case": "c-1",
+                "ref_date": "2026-02-03", "modified": "2026-02-03 10:00:00.000000",
+                "creation": "2026-02-03 10:00:00.000000"}
+    case = {"doctype": "TIP Case", "name": "c-1", "case_reference": "REF-1"}
+    record = record_from_documents(referral, {}, case, codebook(), mapping(), UTC_ZONE,
+                                   site_url="http://site.test")
+    assert not isinstance(record, list)
+    assert record.envelope.form_id == "tip_referral"
+    assert record.values["svc_case_reference"] == "REF-1"
+

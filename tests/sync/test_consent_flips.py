@@ -133,6 +133,9 @@ def test_sync__kobo_edit_flipping_statistics_to_no_empties_dhis2_values(
     platforms.kobo.edit_submission(
         platforms.asset_uid, platforms.submissions[1], {kobo_path("consent_statistics"): "no"}
     )
+    dry = session.engine.run(dry_run=True)  # the plan shows what the run then does
+    assert dry.sources[f"kobo:{platforms.asset_uid}"].updated == 1
+    assert dry.targets["dhis2"].retracted == {"values_blanked": 1}
     plan = session.engine.run()
     assert plan.errors == [] and plan.sources[f"kobo:{platforms.asset_uid}"].updated == 1
     assert all(s.conflicts == 0 for s in plan.sources.values())  # a no is not overridden

@@ -44,7 +44,8 @@ def body(**row: object) -> bytes:
 # --- placing a delivery -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("submission_id, expected", [(16, 16), ("16", 16), (2 ** 40, 2 ** 40)])
+@pytest.mark.parametrize("submission_id, expected", [(16, 16), ("16", 16), (2 ** 40, 2 ** 40), ("016", 16),
+                                                     ("9" * 18, 10 ** 18 - 1)])
 def test_read_delivery__places_a_submission_by_asset_and_id(submission_id, expected):
     """should name the form by the asset uid and the submission by `_id` (number or digits)"""
     placed = read_delivery(body(_id=submission_id), FORMS)
@@ -72,7 +73,9 @@ def test_read_delivery__rejects_what_is_not_one_json_object(raw: bytes):
         ("SY720", RECEIVER_SOURCE, body_digest(raw), raw)
 
 
-@pytest.mark.parametrize("submission_id", [None, True, 0, -3, 1.5, "²", "16a", "", 10 ** 30, [16]])
+@pytest.mark.parametrize("submission_id", [None, True, 0, -3, 1.5, "²", "١٢٣", "16a", "", " 16", "+16",
+                                           "0", "0" * 19 + "16", "9" * 19, "9" * 5000, 10 ** 18,
+                                           10 ** 30, [16]])
 def test_read_delivery__rejects_a_delivery_without_an_integer_id(submission_id):
     """should quarantine a delivery without a usable `_id` as KB302 under its asset"""
     raw = body(_id=submission_id)

@@ -23,6 +23,7 @@ from tipdata.sync.ports import SourcePage
 from tipdata.sync.screening_cases import (
     case_from_screening,
     case_reference_for,
+    cases_to_look_up,
     screening_case_id,
     with_screening_cases,
 )
@@ -145,6 +146,19 @@ def test_with_screening_cases__the_screening_quotes_its_case():
     assert "svc_case_reference" not in page[1].values
 
 
+def test_with_screening_cases__a_screening_whose_case_exists_keeps_quoting_it():
+    """should let a screening edited to a result that opens no case quote the case it opened, and derive none"""
+    rules = load_policy(codebook=codebook()).screening_cases
+    likely, unlikely = stored_screening("likely"), stored_screening("unlikely")  # one submission
+    assert cases_to_look_up([likely, unlikely], codebook(), rules) == [screening_case_id(unlikely)]
+    page = with_screening_cases([unlikely], codebook(), rules, opened={screening_case_id(likely)})
+    assert [r.record_id for r in page] == [unlikely.record_id]
+    assert page[0].values["svc_case_reference"] == case_reference_for(likely)
+    assert page[0].values["screening_result"] == "unlikely"
+    other = with_screening_cases([unlikely], codebook(), rules, opened={"another-case"})
+    assert "svc_case_reference" not in other[0].values
+
+
 def test_parse_policy__screening_cases_are_validated():
     """should refuse an unknown screening result, status or target, naming each"""
     text = DEFAULT_POLICY_PATH.read_text(encoding="utf-8").replace(
@@ -259,3 +273,36 @@ def test_sync__screening_cases_reach_dhis2_once_under_a_screening_consent_policy
     assert possible_case.values["ident_trafficking_status"] == "potential"
     assert dhis2_values(platforms)[possible_case.values["person_pseudo_id"]]["ident_trafficking_status"] \
         == "potential"
+
+
+def test_sync__screening_edited_to_open_no_case_stays_on_its_case(
+        platforms: Platforms, screenings: Screenings, session_for, ledger: Ledger, tmp_path: Path):
+    """should keep a screening on the open enrollment of the case it opened when an edit makes its result unlikely"""
+    session = session_with(session_for, platforms, screenings, tmp_path)
+    kobo = next(s for s in session.sources if s.platform == "kobo")
+    consented = frozenset({"statistics", "service_referral"})  # travels on its own consent
+
+    def delivered(result: str, minutes: int) -> CanonicalRecord:
+        when = WHEN + dt.timedelta(minutes=minutes)
+        envelope = Envelope(record_id=record_id_for(screenings.stream, "7"), source_system=screenings.stream,
+                            source_id="7", form_id=SCREENING, collected_at=WHEN, updated_at=when,
+                            consent_purposes=consented)
+        return CanonicalRecord(envelope=envelope, values=screening_values(result))
+
+    session.engine.ingest(kobo, screenings.stream, SourcePage(records=(delivered("likely", 0),)))
+    assert session.engine.push().errors == []
+    case = ledger.get_record(screening_case_id(delivered("likely", 0)))
+    store = platforms.dhis2.store
+    with store.lock:
+        assert [e.status for e in store.enrollments.values()] == ["ACTIVE"]
+    tally = session.engine.ingest(kobo, screenings.stream, SourcePage(records=(delivered("unlikely", 5),)))
+    assert tally.updated == 1
+    assert session.engine.push().errors == []
+    stored = ledger.get_record(delivered("unlikely", 5).record_id)
+    assert stored.values["screening_result"] == "unlikely"
+    assert stored.values["svc_case_reference"] == case.values["case_reference"]
+    assert ledger.count_records() == 2  # the screening and the case it opened, no other
+    with store.lock:
+        assert [(e.status, e.deleted) for e in store.enrollments.values()] == [("ACTIVE", False)]
+        assert len(store.tracked_entities) == 1
+    assert dhis2_values(platforms)[case.values["person_pseudo_id"]]["screening_result"] == "unlikely"

@@ -279,6 +279,22 @@ def test_sync__dry_run_prints_the_plan_and_writes_nothing(platforms, session_for
     assert applied.to_json()["targets"] == {**plan.to_json()["targets"]}
 
 
+def test_sync__dry_run_counts_a_kobo_edit_the_run_applies(platforms, session_for, ledger: Ledger):
+    """should plan an edited Kobo submission as updated for its source and the targets, as the run applies it"""
+    submission = platforms.add_intake(1)
+    session = session_for()
+    assert session.engine.run().errors == []
+    platforms.kobo.edit_submission(platforms.asset_uid, submission, {kobo_path("consent_statistics"): "no"})
+    stream = f"kobo:{platforms.asset_uid}"
+    dry = session.engine.run(dry_run=True)
+    assert dry.errors == [] and dry.sources[stream].updated == 1
+    assert (dry.targets["frappe"].updated, dry.targets["dhis2"].updated) == (1, 1)
+    assert ledger.get_record(platforms.record_id(1)).values["consent_statistics"] == "yes"
+    applied = session.engine.run()
+    assert applied.sources[stream].updated == 1
+    assert applied.to_json()["targets"] == dry.to_json()["targets"]
+
+
 def test_engine__ingest_then_push_serves_a_hook_receiver(platforms, session_for, ledger: Ledger):
     """should store a page delivered by a hook and push it, without moving any watermark"""
     platforms.add_intake(1)

@@ -11,13 +11,15 @@ on `modified, name`, never truncated) and its own watermark, the `modified` of t
 stored: a listing is ordered by it, so each page's watermark covers everything before it. An
 identity or restricted-detail document that changed brings its case's record. Documents are read
 in bulk (`FrappeClient.documents`, a few list requests per page) and made records by the pure
-`record_from_documents`; what does not fit the codebook is quarantined (FR404), never dropped.
+`record_from_documents`; what does not fit the codebook, or has an `external_id` that is no
+record id (typed in the desk), is quarantined (FR404), never dropped.
 Reading back what tipdata wrote is expected and cheap: the engine sees nothing changed.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit
 from tipdata.erpnext_casework.connector import CaseworkSync, ListedDocument
 from tipdata.erpnext_casework.mapping import record_doctype, record_from_documents
 from tipdata.ledger import Watermark
+from tipdata.problems import Problem
 from tipdata.quarantine import QuarantinedRecord
 from tipdata.records import CanonicalRecord
 from tipdata.sync.ports import Outbound, SourcePage, WriteOutcome
@@ -34,6 +37,18 @@ DEFAULT_PAGE_SIZE = 500
 #: what Frappe stores for an empty field of these types (frappe `get_valid_dict`)
 _EMPTY_BY_FIELDTYPE: Mapping[str, Any] = {"Check": False, "Int": 0, "Float": 0, "Currency": 0,
                                           "Percent": 0}
+
+
+def is_record_id(text: str) -> bool:
+    """Whether `text` is a record id as the ledger keeps them: a UUID in its lowercase form.
+
+    A case worker types a document's `external_id` in the desk; the ledger refuses anything
+    but a record id there (it could be contents), which would stop the whole run.
+    """
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
 
 
 def doctype_slug(doctype: str) -> str:
@@ -156,13 +171,19 @@ class FrappeCasework:
             made = record_from_documents(doc, own_companions, case, self.codebook, self.mapping, zone,
                                          site_url=self.client.config.base_url,
                                          allow_restricted=self.sync.allow_restricted)
+            if isinstance(made, CanonicalRecord) and not is_record_id(made.record_id):
+                made = [Problem("FR404", f"the {self.mapping.external_id_field} is not a record id "
+                                "(a lowercase UUID, as the sync writes), so the ledger cannot keep "
+                                "the document; create it again with one (the field is set once)",
+                                f"{doctype} {name}")]
             if isinstance(made, CanonicalRecord):
                 records.append(made)
             else:
+                external_id = str(doc.get(self.mapping.external_id_field) or "")
                 quarantined.append(QuarantinedRecord.from_problems(
                     self.system, f"{doctype}/{name}", made,
                     payload={"doctype": doctype, "document": doc, "companions": own_companions},
-                    record_id=doc.get(self.mapping.external_id_field) or None))
+                    record_id=external_id if is_record_id(external_id) else None))
         return records, quarantined
 
     def remap(self, quarantine_source: str, source_id: str,

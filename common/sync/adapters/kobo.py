@@ -29,6 +29,7 @@ from typing import Any
 from tipdata.kobo_forms.connector import KoboClient
 from tipdata.kobo_forms.mapping import (
     FormLayout,
+    is_ascii_digits,
     is_encrypted_submission,
     map_submission,
     source_system_for,
@@ -324,7 +325,7 @@ class KoboSource:
             return None
         form_id, uid = found
         if is_encrypted_submission(row):
-            if self.options.private_key is None or not source_id.isdigit():
+            if self.options.private_key is None or not is_ascii_digits(source_id):
                 return None
             from tipdata.sync.receiver.held import decrypt_held
 

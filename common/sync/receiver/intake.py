@@ -30,7 +30,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tipdata.kobo_forms.mapping import is_encrypted_submission, source_system_for
+from tipdata.kobo_forms.mapping import (
+    is_encrypted_submission,
+    source_system_for,
+    submission_id_of,
+)
 from tipdata.records import record_id_for
 
 #: where rejected deliveries whose asset cannot be named are quarantined
@@ -45,7 +49,8 @@ AWAITING_DECRYPTION = "SY722"
 #: of it (Kobo's "retry" of a failed hook log) is placed again, the form may be configured since
 PLACED_AGAIN = frozenset({UNKNOWN_FORM})
 _ASSET_UID = re.compile(r"[A-Za-z0-9]{8,64}")
-_SUBMISSION_ID = re.compile(r"[0-9]{1,18}")
+#: `_id` is below 10**18 (the receiver's bound): at most this many digits as text
+_MAX_ID_DIGITS = 18
 
 
 @dataclass(frozen=True)
@@ -153,11 +158,9 @@ def _finite_float(text: str) -> float:
 
 
 def _submission_id(value: Any) -> int | None:
-    """Kobo's `_id`: a positive whole number, as a JSON number or ASCII digits."""
-    if isinstance(value, bool):
+    """Kobo's `_id` by the pull's rule (`submission_id_of`: a JSON number or ASCII digits),
+    positive and below 10**18, as text of at most 18 digits (so `int` never reads a huge one)."""
+    if isinstance(value, str) and len(value) > _MAX_ID_DIGITS:
         return None
-    if isinstance(value, int):
-        return value if 0 < value < 10 ** 18 else None
-    if isinstance(value, str) and _SUBMISSION_ID.fullmatch(value):
-        return int(value) or None
-    return None
+    found = submission_id_of({"_id": value})
+    return found if found is not None and 0 < found < 10 ** _MAX_ID_DIGITS else None
