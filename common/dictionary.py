@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 from markupsafe import Markup, escape
 
 from tipdata.codebook import generated_option_label
@@ -30,12 +30,12 @@ from tipdata.crosswalk import (
     htcds_coverage,
     standards_codes,
 )
+from tipdata.html_templates import template_environment
 from tipdata.model import Codebook, Element, FormElement, FormGroup, FormItem, OptionList
 from tipdata.spreadsheet import Cell, write_xlsx
 from tipdata.standards import ICCS_CODES, ICD10CM_CODES, STANDARDS
 from tipdata.validation import translation_coverage
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 HTML_NAME = "index.html"
 XLSX_NAME = "tipdata-codebook.xlsx"
 
@@ -206,14 +206,7 @@ def write_dictionary(codebook: Codebook, out: Path) -> list[Path]:
 
 # --- HTML --------------------------------------------------------------------------------------
 def _environment() -> Environment:
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    environment = template_environment()
     environment.filters["breakable"] = breakable
     return environment
 

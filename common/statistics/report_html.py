@@ -14,10 +14,8 @@ sentences, and the view passes translated labels, titles and numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
+from tipdata.html_templates import template_environment
 from tipdata.statistics.report import (
     SUPPRESSED_MARK,
     Cell,
@@ -30,7 +28,6 @@ from tipdata.statistics.report_charts import Series, bar_chart_svg, trend_chart_
 from tipdata.statistics.report_linkage import NOT_LINKED, OVERLAP_DIMENSION
 from tipdata.statistics.report_words import ReportWords
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATE = "report.html.j2"
 #: decimals shown per statistic / column
 DIGITS: dict[str, int] = {"count": 0, "mean": 2, "median": 1, "rate": 2, "population": 0}
@@ -122,14 +119,7 @@ def render_report_html(report: Report) -> str:
 
     >>> html = render_report_html(build_report(records, None, ReportOptions(period="2025")))  # doctest: +SKIP
     """
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    environment = template_environment()
     words = report.words
     return environment.get_template(TEMPLATE).render(
         view=report_view(report), w=words, number=words.number

@@ -25,6 +25,22 @@ from tipdata.sync.ports import Outbound, WriteOutcome
 LINK_WITHHELD = "link_withheld"
 
 
+def link_precheck(outbound: Outbound) -> WriteOutcome | None:
+    """Withheld when the policy lets no person or case reference travel (nothing links it).
+
+    Shared by the tracker target and the payload folder so both withhold the same records.
+    """
+    values = outbound.record.values
+    if any(values.get(key) for key in LINK_KEYS):
+        return None
+    if any(code in LINK_KEYS for code, _reason in outbound.decision.withheld):
+        return WriteOutcome(outbound.record_id, "withheld", reason=LINK_WITHHELD)
+    # no reference at all: a screening is filed under the keys of the case derived from it
+    # (`SCRP-…`/`SCR-…`, tipdata.dhis2_app.screening); any other record is left unplaced by the
+    # builder and quarantined by the connector (DH401)
+    return None
+
+
 class Dhis2Tracker:
     """Push outbound records to one DHIS2 server's tracker program.
 
@@ -43,15 +59,7 @@ class Dhis2Tracker:
         connector.batch_size = batch_size
 
     def precheck(self, outbound: Outbound) -> WriteOutcome | None:
-        """Withheld when the policy lets no person or case reference travel (nothing links it)."""
-        values = outbound.record.values
-        if any(values.get(key) for key in LINK_KEYS):
-            return None
-        if any(code in LINK_KEYS for code, _reason in outbound.decision.withheld):
-            return WriteOutcome(outbound.record_id, "withheld", reason=LINK_WITHHELD)
-        # no reference at all: a screening is filed under the keys of the case derived from it
-        # (`SCRP-…`/`SCR-…`, tipdata.dhis2_app.screening); any other record is quarantined (DH401)
-        return None
+        return link_precheck(outbound)
 
     def write(self, batch: Sequence[Outbound]) -> list[WriteOutcome]:
         deletions = {o.record_id: o.retracted for o in batch if o.retracted}  # consent withdrawn

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from tipdata.dhis2_app.tracker import LINK_KEYS, PayloadBuilder, mapping_from_package
+from tipdata.dhis2_app.tracker import PayloadBuilder, mapping_from_package
 from tipdata.erpnext_casework.mapping import (
     CaseworkMapping,
     DocumentDraft,
@@ -37,7 +37,7 @@ from tipdata.model import Codebook
 from tipdata.problems import Problem
 from tipdata.quarantine import QuarantinedRecord
 from tipdata.records import CanonicalRecord
-from tipdata.sync.adapters.dhis2 import LINK_WITHHELD
+from tipdata.sync.adapters.dhis2 import LINK_WITHHELD, link_precheck
 from tipdata.sync.adapters.frappe import doctype_slug
 from tipdata.sync.ports import Outbound, WriteOutcome
 
@@ -92,15 +92,7 @@ class Dhis2PayloadFolder:
         return self.folder / f"{record_id}.json"
 
     def precheck(self, outbound: Outbound) -> WriteOutcome | None:
-        """Withheld when the policy lets no person or case reference travel (as `Dhis2Tracker`)."""
-        values = outbound.record.values
-        if any(values.get(key) for key in LINK_KEYS):
-            return None
-        if any(code in LINK_KEYS for code, _reason in outbound.decision.withheld):
-            return WriteOutcome(outbound.record_id, "withheld", reason=LINK_WITHHELD)
-        # no reference at all: a screening is filed under the keys of the case derived from it
-        # (`SCRP-…`/`SCR-…`, tipdata.dhis2_app.screening); the builder leaves any other unplaced (DH401)
-        return None
+        return link_precheck(outbound)
 
     def write(self, batch: Sequence[Outbound]) -> list[WriteOutcome]:
         outcomes = []
