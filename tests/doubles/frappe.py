@@ -62,6 +62,8 @@ from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from zoneinfo import ZoneInfo
 
+from tests.doubles.frappe_table import DocTable
+
 DEFAULT_SITE_TIME_ZONE = "Asia/Kolkata"
 MAX_INSERT_MANY = 200
 
@@ -259,7 +261,7 @@ class FrappeDouble:
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.system_manager = system_manager
         self.requests: list[LoggedRequest] = []
-        self._docs: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in self.meta}
+        self._docs: dict[str, DocTable] = {name: self._table(name) for name in self.meta}
         self._rules: dict[str, list[tuple[Rule, str]]] = {}
         self._hooks: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
         self._denied: dict[str, set[str]] = {}
@@ -269,6 +271,10 @@ class FrappeDouble:
         self._lock = threading.RLock()
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
+
+    def _table(self, doctype: str) -> DocTable:
+        meta = self.meta[doctype]
+        return DocTable(lambda fieldname, value: _typed(meta, fieldname, value))
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> FrappeDouble:
@@ -350,14 +356,17 @@ class FrappeDouble:
             if modified:
                 doc["modified"] = doc["creation"] = modified
             self._set_child_names(meta, doc)
-            self._docs[doctype][doc["name"]] = doc
+            self._docs[doctype].put(doc)
             return copy.deepcopy(doc)
 
     def edit(self, doctype: str, name: str, **changes: Any) -> dict[str, Any]:
         """Change a stored document as a desk user would, bumping `modified`."""
         with self._lock:
             meta = self._meta(doctype)
-            doc = self._docs[doctype][name]
+            stored = self._docs[doctype].get(name)
+            if stored is None:
+                raise KeyError(name)
+            doc = dict(stored)  # changed as a copy: the table's indexes still hold the old one
             doc.update(changes)
             for table in meta.table_fields:  # child rows stored as a save stores them
                 if table.fieldname in changes:
@@ -365,20 +374,24 @@ class FrappeDouble:
             doc["modified"] = self.now()
             doc["modified_by"] = "caseworker@example.org"
             self._set_child_names(meta, doc)
+            self._docs[doctype].put(doc)
             return copy.deepcopy(doc)
 
     def doc(self, doctype: str, name: str) -> dict[str, Any] | None:
         with self._lock:
-            found = self._docs.get(doctype, {}).get(name)
+            table = self._docs.get(doctype)
+            found = table.get(name) if table is not None else None
             return copy.deepcopy(found) if found is not None else None
 
     def docs(self, doctype: str) -> list[dict[str, Any]]:
         with self._lock:
-            return [copy.deepcopy(d) for d in self._docs.get(doctype, {}).values()]
+            table = self._docs.get(doctype)
+            return [copy.deepcopy(d) for d in table.values()] if table is not None else []
 
     def count(self, doctype: str) -> int:
         with self._lock:
-            return len(self._docs.get(doctype, {}))
+            table = self._docs.get(doctype)
+            return len(table) if table is not None else 0
 
     # --- WSGI -----------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -532,43 +545,77 @@ class FrappeDouble:
 
     def _list(self, doctype: str, args: dict[str, Any], user: str) -> list[Any]:
         meta = self._meta(doctype)
-        if meta.istable:
-            rows = self._child_rows_of(meta, str(args.get("parent") or ""), user)
-        else:
-            self._check(doctype, "read", user)
-            rows = list(self._docs[doctype].values())
         fields = _json_arg(args.get("fields")) or ["name"]
         columns = _select_columns(meta, fields)
-        conditions = [_condition(meta, f) for f in _normalise_filters(
-            _json_arg(args.get("filters")))]
-        rows = [r for r in rows if all(test(r) for test in conditions)]
+        filters = _normalise_filters(_json_arg(args.get("filters")))
+        conditions = [_condition(meta, f) for f in filters]
         alternatives = [_condition(meta, f) for f in _normalise_filters(
             _json_arg(args.get("or_filters")))]
-        if alternatives:
-            rows = [r for r in rows if any(test(r) for test in alternatives)]
-        for fieldname, descending in reversed(_parse_order_by(meta, args.get("order_by"))):
-            rows.sort(key=lambda r, f=fieldname: _sort_key(meta, f, r.get(f)), reverse=descending)
+        order = _parse_order_by(meta, args.get("order_by"))
         # frappe/api/v1.py: form_dict.setdefault("limit_page_length", limit or ... or 20)
         page_length = args["limit_page_length"] if "limit_page_length" in args else (
             args.get("limit") or 20)
         start = int(args.get("limit_start") or 0)
         page_length = int(page_length or 0)
+        if meta.istable:
+            parents = _indexed_values(meta, filters, "parent")
+            candidates: Iterable[dict[str, Any]] = self._child_rows_of(
+                meta, str(args.get("parent") or ""), user, parents)
+            in_order = False
+        else:
+            self._check(doctype, "read", user)
+            candidates, in_order = self._candidates(meta, filters, order)
+        rows = []
+        wanted = start + page_length if page_length and in_order and not alternatives else 0
+        for row in candidates:
+            if all(test(row) for test in conditions):
+                rows.append(row)
+                if len(rows) == wanted:
+                    break  # the candidates come in the requested order
+        if alternatives:
+            rows = [r for r in rows if any(test(r) for test in alternatives)]
+        for fieldname, descending in reversed(order):
+            rows.sort(key=lambda r, f=fieldname: _sort_key(meta, f, r.get(f)), reverse=descending)
         rows = rows[start:start + page_length] if page_length else rows[start:]
         as_dict = str(args.get("as_dict", "1")).lower() not in ("0", "false")
         if as_dict:
             return [{c: r.get(c) for c in columns} for r in rows]
         return [[r.get(c) for c in columns] for r in rows]
 
-    def _child_rows_of(self, child: DocTypeDef, parent: str, user: str) -> list[dict[str, Any]]:
+    def _child_rows_of(self, child: DocTypeDef, parent: str, user: str,
+                       parents: list[Any] | None = None) -> list[dict[str, Any]]:
         """A child DocType is listed through its parent (`check_parent_permission`): the parent
-        must have a table of it and the user must read the parent."""
+        must have a table of it and the user must read the parent. `parents`: the only parent
+        names a `parent` filter lets through (the index on `parent`), None for all."""
         parent_meta = self.meta.get(parent)
         if parent_meta is None or not any(t.options == child.name
                                           for t in parent_meta.table_fields):
             raise _no_permission(child.name, "read")
         self._check(parent, "read", user)
-        return [row for doc in self._docs[parent].values() for table in parent_meta.table_fields
-                if table.options == child.name for row in doc.get(table.fieldname) or []]
+        table = self._docs[parent]
+        docs = table.values() if parents is None else table.named(parents)
+        return [row for doc in docs for field in parent_meta.table_fields
+                if field.options == child.name for row in doc.get(field.fieldname) or []]
+
+    def _candidates(self, meta: DocTypeDef, filters: list[tuple[str, str, Any]],
+                    order: list[tuple[str, bool]]) -> tuple[Iterable[dict[str, Any]], bool]:
+        """The documents a database would read through an index for these filters: a superset
+        of the answer (every filter is still applied to them), and whether they come in the
+        requested `order` (else in the table's order, to be sorted)."""
+        table = self._docs[meta.name]
+        for fieldname in ("name", *(_bare_field(meta, f) for f, _, _ in filters)):
+            values = _indexed_values(meta, filters, fieldname)
+            if values is not None:
+                names = values if fieldname == "name" else table.names_with(fieldname, values)
+                return table.named(names), False
+        if order == _KEYSET_ORDER:
+            low, inclusive = None, True
+            for fieldname, op, value in filters:
+                if _bare_field(meta, fieldname) == "modified" and op in (">", ">="):
+                    low, inclusive = _typed(meta, "modified", value), op == ">="
+                    break
+            return table.in_modified_order(low, inclusive=inclusive), True
+        return table.values(), False
 
     # --- writing --------------------------------------------------------------------------------
     def _insert_atomic(self, docs: list[tuple[str, dict[str, Any]]],
@@ -580,12 +627,13 @@ class FrappeDouble:
             doc = self._insert(doctype, data, user, staged)
             staged[(doctype, doc["name"])] = doc
             done.append(doc)
-        for (doctype, name), doc in staged.items():
-            self._docs[doctype][name] = doc
+        for (doctype, _name), doc in staged.items():
+            self._docs[doctype].put(doc)
         return [copy.deepcopy(d) for d in done]
 
     def _exists(self, doctype: str, name: str, staged: Mapping[tuple[str, str], Any]) -> bool:
-        return name in self._docs.get(doctype, {}) or (doctype, name) in staged
+        table = self._docs.get(doctype)
+        return (table is not None and name in table) or (doctype, name) in staged
 
     def _insert(self, doctype: str, data: Mapping[str, Any], user: str,
                 staged: Mapping[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
@@ -722,7 +770,9 @@ class FrappeDouble:
             value = doc.get(f.fieldname)
             if not f.unique or value in (None, ""):
                 continue
-            others = itertools.chain(self._docs[meta.name].values(),
+            table = self._docs[meta.name]
+            indexed = table.names_with(f.fieldname, [_typed(meta, f.fieldname, value)])
+            others = itertools.chain((d for n in indexed if (d := table.get(n)) is not None),
                                      (d for (dt_, _), d in staged.items() if dt_ == meta.name))
             if any(o.get(f.fieldname) == value and o["name"] != doc["name"] for o in others):
                 raise FrappeException(
@@ -764,7 +814,7 @@ class FrappeDouble:
                 row["modified"] = now
         self._validate(meta, doc, {})
         self._validate_unique(meta, doc, {})
-        self._docs[doctype][name] = doc
+        self._docs[doctype].put(doc)
         return copy.deepcopy(doc)
 
     def _delete(self, doctype: str, name: str, user: str) -> None:
@@ -772,7 +822,7 @@ class FrappeDouble:
         if name not in self._docs[doctype]:
             raise _not_found(doctype, name)
         self._check(doctype, "delete", user)
-        del self._docs[doctype][name]
+        self._docs[doctype].remove(name)
 
 
 # --- helpers: values, filters, ordering, bodies -------------------------------------------------
@@ -954,6 +1004,25 @@ def _condition(meta: DocTypeDef, flt: tuple[str, str, Any]) -> Callable[[Mapping
     if compare is None:
         raise _throw(f"Unsupported filter operator {op!r}")
     return lambda d: (v := actual(d)) is not None and wanted_value is not None and compare(v)
+
+
+#: the order of an incremental read's pages, which DocTable keeps an index in
+_KEYSET_ORDER = [("modified", False), ("name", False)]
+
+
+def _indexed_values(meta: DocTypeDef, filters: list[tuple[str, str, Any]],
+                    fieldname: str) -> list[Any] | None:
+    """The values an `=` or `in` filter on `fieldname` allows (typed as the column compares
+    them), or None when no such filter narrows it."""
+    for name, op, expected in filters:
+        if _bare_field(meta, name) != fieldname:
+            continue
+        if op in ("=", "=="):
+            return [_typed(meta, fieldname, expected)]
+        if op == "in":
+            values = expected if isinstance(expected, list | tuple) else str(expected).split(",")
+            return [_typed(meta, fieldname, v) for v in values]
+    return None
 
 
 def _parse_order_by(meta: DocTypeDef, order_by: Any) -> list[tuple[str, bool]]:
