@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from tipdata.http import (
     PlatformError,
@@ -153,3 +154,40 @@ def test_resolve_secret__precedence(tmp_path, monkeypatch):
     assert resolve_secret(None, "T_TOKEN", config={"token": "cfg"}, config_key="token") == "cfg"
     with pytest.raises(ValueError, match="T_TOKEN"):
         resolve_secret(None, "T_TOKEN")
+
+
+def test_request__token_survives_a_netrc_entry_for_the_host(server, tmp_path, monkeypatch):
+    """should send the platform token although ~/.netrc names the host (requests would swap in
+    Basic credentials for a bare header)"""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password other-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    bare = requests.Session()  # control: what a bare header gets with this netrc
+    bare.headers["Authorization"] = f"Token {SECRET}"
+    bare.get(url + "/control")
+    assert server.seen[-1][2].startswith("Basic ")
+    session = PlatformSession(ServiceConfig(url, SECRET), {"Authorization": f"Token {SECRET}"})
+    session.request("GET", "api/v2/assets/")
+    assert server.seen[-1] == ("GET", "/api/v2/assets/", f"Token {SECRET}")
+    assert SECRET not in repr(session.http.auth)
+
+
+def test_session__reads_proxies_and_ca_bundle_once_with_requests_rules(monkeypatch, tmp_path):
+    """should take HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE from the environment when the
+    session is made, the way requests would per request"""
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.org:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example.org")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    outside = PlatformSession(ServiceConfig("https://kf.example.org", SECRET), {})
+    assert outside.http.proxies.get("https") == "http://proxy.example.org:3128"
+    assert outside.http.verify == str(bundle)
+    assert outside.http.trust_env is False
+    inside = PlatformSession(ServiceConfig("https://internal.example.org", SECRET), {})
+    assert "https" not in inside.http.proxies
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    assert PlatformSession(ServiceConfig("https://kf.example.org", SECRET), {}).http.verify is True

@@ -178,6 +178,27 @@ class LoggedRequest:
     status: int
     authenticated: bool
 
+    @property
+    def listed(self) -> str | None:
+        """The DocType a list request reads: `GET /api/resource/<DocType>` or a call of
+        `frappe.client.get_list` (what that GET runs); None for any other request."""
+        if self.method == "GET" and self.path.startswith("/api/resource/") \
+                and "/" not in self.path[len("/api/resource/"):].strip("/"):
+            return self.path[len("/api/resource/"):].strip("/")
+        if self.path.rstrip("/") == "/api/method/frappe.client.get_list":
+            args = self.body if isinstance(self.body, dict) else self.query
+            return str(args.get("doctype") or "")
+        return None
+
+    @property
+    def list_args(self) -> dict[str, Any]:
+        """A list request's arguments as the server reads them, JSON strings decoded."""
+        args = dict(self.body) if isinstance(self.body, dict) else dict(self.query)
+        for key in ("fields", "filters", "or_filters"):
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        return args
+
 
 @dataclass
 class _Fault:
@@ -505,6 +526,10 @@ class FrappeDouble:
             if args.get("doctype") != "System Settings" or not self.system_manager:
                 raise _throw(f"No permission for {args.get('doctype')}", "PermissionError", 403)
             return self.time_zone_setting if args.get("field") == "time_zone" else None
+        if cmd == "frappe.client.get_list":  # what GET /api/resource/<DocType> calls
+            with self._lock:
+                return self._list(str(args.get("doctype") or ""),
+                                  {k: v for k, v in args.items() if k != "doctype"}, user)
         if cmd == "frappe.client.insert_many":
             if http_method not in ("POST", "PUT"):
                 raise _throw("Not permitted", "PermissionError", 403)

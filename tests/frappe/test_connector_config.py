@@ -69,7 +69,7 @@ def test_client__refused_key_is_an_authentication_error_with_a_fix(site):
     with pytest.raises(FrappeAuthenticationError) as caught:
         client.get_list("Test Note")
     text = str(caught.value)
-    assert "GET " in text and "HTTP 401" in text and "AuthenticationError" in text
+    assert "POST " in text and "HTTP 401" in text and "AuthenticationError" in text
     assert "TIPDATA_FRAPPE_API_SECRET" in text and "wrong-secret-123" not in text
     assert "wrong-secret-123" not in repr(client)
 

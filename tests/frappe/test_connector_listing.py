@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 
@@ -45,9 +44,9 @@ def test_list_modified_since__never_relies_on_the_default_page_length(site):
     """should name limit_page_length on every list request and end only on an empty page"""
     seed_notes(site, [f"2026-01-01 10:{i:02d}:00" for i in range(45)])
     assert len(listed_names(site, None, page_size=500)) == 45
-    lists = [r for r in site.requests if r.path == "/api/resource/Test Note"]
-    assert all(r.query["limit_page_length"] == "500" for r in lists)
-    assert lists[-1].status == 200 and json.loads(lists[-1].query["filters"])[0][1] == ">"
+    lists = [r.list_args for r in site.requests if r.listed == "Test Note"]
+    assert lists and all(args["limit_page_length"] == 500 for args in lists)
+    assert site.requests[-1].status == 200 and lists[-1]["filters"][0][1] == ">"
 
 
 def test_list_modified_since__documents_saved_while_paging_are_not_skipped(site):
@@ -72,8 +71,8 @@ def test_list_modified_since__since_is_inclusive_and_converted_from_utc(site):
     assert [d.modified_at for d in listed] == [dt.datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
                                                dt.datetime(2026, 3, 1, 12, 30, tzinfo=UTC)]
     assert listed[0].modified == "2026-03-01 13:30:00"  # kept as the site wrote it, for locking
-    query = [r for r in site.requests if r.path == "/api/resource/Test Note"][0].query
-    assert json.loads(query["filters"]) == [["modified", ">=", "2026-03-01 13:30:00.000000"]]
+    query = [r.list_args for r in site.requests if r.listed == "Test Note"][0]
+    assert query["filters"] == [["modified", ">=", "2026-03-01 13:30:00.000000"]]
 
 
 def test_list_modified_since__since_must_be_aware(site):

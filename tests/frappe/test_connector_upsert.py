@@ -23,7 +23,7 @@ INSERT_MANY = "/api/method/frappe.client.insert_many"
 
 
 def writes(site: FrappeDouble) -> list[LoggedRequest]:
-    return [r for r in site.requests if r.method in ("POST", "PUT", "DELETE")]
+    return [r for r in site.requests if r.method in ("POST", "PUT", "DELETE") and r.listed is None]
 
 
 # --- create -------------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def test_upsert__document_saved_meanwhile_is_read_again_and_kept(casework_site, 
     name = record.record_id
 
     def caseworker_saves_after_our_read(request: LoggedRequest) -> None:
-        if request.method == "GET" and request.path == f"/api/resource/{CASE}":
+        if request.listed == CASE:
             casework_site.after_each(None)
             casework_site.edit(CASE, name, case_worker="CW-12")
 
@@ -159,8 +159,8 @@ def test_upsert__conflict_that_persists_is_quarantined(casework_site, sync):
     sync.upsert([record])
 
     def always_saves_first(request: LoggedRequest) -> None:
-        if request.method == "GET" and request.path in (f"/api/resource/{CASE}",
-                                                        f"/api/resource/{CASE}/{record.record_id}"):
+        if request.listed == CASE or (request.method == "GET" and
+                                      request.path == f"/api/resource/{CASE}/{record.record_id}"):
             casework_site.edit(CASE, record.record_id)
 
     casework_site.after_each(always_saves_first)
@@ -200,7 +200,7 @@ def test_upsert__document_created_meanwhile_becomes_an_update(casework_site, syn
     record = intake_record(1)
 
     def someone_pushes_first(request: LoggedRequest) -> None:
-        if request.method == "GET" and request.path == f"/api/resource/{IDENTITY}":
+        if request.listed == IDENTITY:
             casework_site.after_each(None)
             casework_site.seed(CASE, {"external_id": record.record_id, "case_reference": "OLD-REF",
                                       "case_status": "active"})
@@ -255,7 +255,7 @@ def _push_with_lost_insert(site: FrappeDouble, sync: CaseworkSync, records: list
     """Arrange for the first insert_many to be carried out and its answer lost, then push."""
 
     def arm(request: LoggedRequest) -> None:
-        if request.method == "GET" and request.path == f"/api/resource/{IDENTITY}":
+        if request.listed == IDENTITY:
             site.after_each(None)
             site.fail_next(1, 502, after_processing=True)
 

@@ -51,7 +51,8 @@ def dhis2_values(platforms: Platforms) -> dict[str, dict[str, str]]:
 
 
 def frappe_writes(platforms: Platforms) -> list[Any]:
-    return [r for r in platforms.frappe.requests if r.method in ("POST", "PUT", "DELETE")]
+    return [r for r in platforms.frappe.requests
+            if r.method in ("POST", "PUT", "DELETE") and r.listed is None]  # lists are POSTs too
 
 
 def consent_variants(platforms: Platforms) -> None:
