@@ -35,9 +35,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    exists,
     insert,
+    not_,
     select,
     text,
+    update,
 )
 from sqlalchemy.engine import Connection
 
@@ -172,10 +176,40 @@ def _v3_held_purposes(conn: Connection) -> None:
     conn.execute(text(f"ALTER TABLE {table} ADD COLUMN held_purposes TEXT"))
 
 
+def _v4_held_purposes_of_current_copies(conn: Connection) -> None:
+    """Frozen: a link written before migration 3 whose copy is the record's current version
+    (`synced_hash` = the record's `content_hash`) was written under at most the purposes the
+    record carries now, so they become its `held_purposes`. Without them a consent answer
+    corrected from yes to no later would not be seen as a withdrawal for that copy.
+
+    Links to an older version (pending at the upgrade) and withheld links stay unknown (NULL);
+    the engine then assumes the copy may hold values under every purpose (see
+    `tipdata.sync.consent_withdrawal`).
+    """
+    md = MetaData()
+    records = Table("ledger_records", md,
+                    Column("record_id", String(36), primary_key=True),
+                    Column("consent_purposes", Text, nullable=False),
+                    Column("content_hash", String(64), nullable=False))
+    id_map = Table("ledger_id_map", md,
+                   Column("record_id", String(36), nullable=False),
+                   Column("platform", String(64), nullable=False),
+                   Column("platform_id", String(500), nullable=False),
+                   Column("synced_hash", String(64)),
+                   Column("held_purposes", Text))
+    r, m = records.c, id_map.c
+    current = and_(r.record_id == m.record_id, r.content_hash == m.synced_hash)
+    conn.execute(update(id_map)
+                 .where(m.held_purposes.is_(None), not_(m.platform_id.startswith("withheld/")),
+                        exists(select(r.record_id).where(current)))
+                 .values(held_purposes=select(r.consent_purposes).where(current).scalar_subquery()))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "kobo pull state", _v2_kobo_pull_state),
     Migration(3, "consent purposes held by each copy", _v3_held_purposes),
+    Migration(4, "held purposes of links to current copies", _v4_held_purposes_of_current_copies),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

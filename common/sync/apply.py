@@ -599,8 +599,11 @@ class SyncEngine:
         if step.kind == "withheld":
             return replace(step, kind="retracted")
         assert link is not None
+        held = link.held_purposes
+        if held is None:  # a link from before the ledger kept them (migration 4 left it unknown)
+            held = frozenset(self.codebook.consent_purposes)  # it may hold values under any
         codes = retraction_codes(record, step.outbound.decision, self.policy, self.codebook,
-                                 held=link.held_purposes)
+                                 held=held)
         if not codes:
             return step
         outbound = step.outbound

@@ -31,7 +31,10 @@ A withdrawal reaches the record in three ways, and all three take the same path:
   they next change.
 
 Every retraction is a `retract` audit entry (ids and counts only). Links written before the
-ledger remembered held purposes (migration 3) fall back to the record's own answers.
+ledger remembered held purposes (migration 3) learnt them from their record when the copy was
+its current version (migration 4); for the others (the record had changed since its last push)
+the engine assumes the copy may hold values under every purpose, so a withdrawal is never
+missed: at worst a value the copy never held is emptied once, and the link then knows.
 """
 
 from __future__ import annotations

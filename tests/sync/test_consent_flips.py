@@ -241,3 +241,35 @@ def test_sync__case_withdrawal_retracts_its_referral_in_the_same_run(
     assert not ledger.links(referrals[2])["dhis2"].platform_id.startswith("withheld/")
     again = session.engine.run()
     assert all(t.retracted == {} for t in again.targets.values())
+
+
+def test_sync__flip_on_a_link_whose_held_purposes_are_unknown_still_empties_dhis2(
+    platforms: Platforms, session_for, ledger: Ledger
+):
+    """should take a yes → no as a withdrawal for a copy written before the ledger kept held
+    purposes (NULL after migration 4 when the record had changed since), then know them again"""
+    from sqlalchemy import update
+
+    from tipdata.ledger import schema as ledger_schema
+
+    platforms.add_intake(1)
+    platforms.add_intake(2)
+    session = session_for()
+    assert session.engine.run().errors == []
+    before, other = dhis2_values(platforms)["P-00001"], dhis2_values(platforms)["P-00002"]
+    record_id = platforms.record_id(1)
+    m = ledger_schema.id_map.c
+    with ledger.transaction() as tx:  # as a link from before migration 3 reads
+        tx.conn.execute(update(ledger_schema.id_map).where(m.record_id == record_id)
+                        .values(held_purposes=None))
+    assert ledger.links(record_id)["dhis2"].held_purposes is None
+    platforms.kobo.edit_submission(
+        platforms.asset_uid, platforms.submissions[1], {kobo_path("consent_statistics"): "no"}
+    )
+    plan = session.engine.run()
+    assert plan.errors == [] and plan.targets["dhis2"].retracted == {"values_blanked": 1}
+    after = dhis2_values(platforms)
+    assert sensitive_codes(before) and sensitive_codes(after["P-00001"]) == set()
+    assert after["P-00002"] == other
+    assert ledger.links(record_id)["dhis2"].held_purposes is not None
+    assert "statistics" not in ledger.links(record_id)["dhis2"].held_purposes
