@@ -30,6 +30,7 @@ Pure: no HTTP, no clock, no logging; the site's time zone is an argument.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -85,7 +86,15 @@ class DocTypeMapping:
     case_field: str | None = None
 
     def field_named(self, fieldname: str) -> FieldMapping | None:
-        return next((fm for fm in self.fields.values() if fm.fieldname == fieldname), None)
+        return self._by_fieldname.get(fieldname)
+
+    @functools.cached_property
+    def _by_fieldname(self) -> dict[str, FieldMapping]:
+        """fieldname → mapping, built once: every value of every payload looks its field up."""
+        found: dict[str, FieldMapping] = {}
+        for fm in self.fields.values():
+            found.setdefault(fm.fieldname, fm)  # the first, as a scan in order would find
+        return found
 
 
 @dataclass(frozen=True)
@@ -441,11 +450,11 @@ def changed_fields(existing: Mapping[str, Any], draft: DocumentDraft, mapping: C
 def from_frappe_value(fm: FieldMapping, element: Element, raw: Any, codebook: Codebook,
                       zone: ZoneInfo) -> Any:
     """A stored value as the canonical value. Raises ValueError naming what was expected."""
+    if raw is None or raw == "":  # most fields of a document are empty: answer them first
+        return None
     if fm.is_table:
         codes = [str(row.get(fm.child_field)) for row in raw or [] if row.get(fm.child_field)]
         value: Any = coerce_value(element, codes) if codes else None
-    elif raw is None or raw == "":
-        return None
     elif element.type == "datetime":
         value = site_naive_to_utc(dt.datetime.fromisoformat(str(raw)), zone)
     elif element.type == "boolean":
