@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.kobo.kobo_connector_fixtures import add_screenings, make_client
 from tipdata.http import PlatformError, PlatformUnreachable, ServiceConfig
@@ -79,7 +80,10 @@ def test_client__token_never_shown():
     """should keep the token out of the client's and the config's repr"""
     client = KoboClient(ServiceConfig("https://kf.kobotoolbox.org", TOKEN))
     assert TOKEN not in repr(client) and TOKEN not in repr(client.config)
-    assert client.session.http.headers["Authorization"] == f"Token {TOKEN}"
+    prepared = client.session.http.prepare_request(
+        requests.Request("GET", "https://kf.kobotoolbox.org/api/v2/assets/"))
+    assert prepared.headers["Authorization"] == f"Token {TOKEN}"  # set by the session's auth
+    assert TOKEN not in repr(client.session.http.auth)
 
 
 # --- errors and hints ---------------------------------------------------------------------
