@@ -141,6 +141,58 @@ def environment_settings(base_url: str) -> dict[str, Any]:
     return {"proxies": proxies, "verify": bundle or True}
 
 
+def backoff_delay(config: ServiceConfig, attempt: int, retry_after: str | None) -> float:
+    """Exponential backoff with jitter, never shorter than the server's Retry-After (both capped
+    at `max_backoff`)."""
+    delay = config.backoff * (2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+    if retry_after:
+        try:
+            delay = max(delay, float(retry_after))
+        except ValueError:
+            pass
+    return min(delay, config.max_backoff)
+
+
+def send_with_retries(send: Callable[[], requests.Response], *, method: str, url: str,
+                      config: ServiceConfig, expected: tuple[int, ...], retry_after_send: bool,
+                      sleep: Callable[[float], None], hint: Callable[[int | None, str], str],
+                      message_of: Callable[[requests.Response], str] = _server_message,
+                      ) -> requests.Response:
+    """`send()` until its status is in `expected`; transient failures are retried, the rest raise.
+
+    One loop for every connector (PlatformSession, and the DHIS2 transport whose `send` goes
+    through dhis2.py): 429/502/503/504 and dropped connections are retried with backoff;
+    a request the server may have acted on (a POST that was sent) only when `retry_after_send`
+    says repeating it is harmless. Raises PlatformError with the server's message and `hint`'s
+    fix, or PlatformUnreachable when no attempt got an answer.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        started = time.perf_counter()
+        try:
+            response = send()
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            sent = isinstance(exc, requests.ReadTimeout)
+            if attempt <= config.retries and (retry_after_send or not sent):
+                sleep(backoff_delay(config, attempt, None))
+                continue
+            kind = "timed out" if isinstance(exc, requests.Timeout) else "could not connect"
+            raise PlatformUnreachable(method, url, None, f"{kind} after {attempt} attempt(s)",
+                                      hint(None, kind)) from None
+        log.debug("%s %s → %s in %.3fs", method, urlsplit(url).path, response.status_code,
+                  time.perf_counter() - started)
+        if response.status_code in expected:
+            return response
+        if response.status_code in RETRY_STATUSES and attempt <= config.retries and (
+                retry_after_send or response.status_code in (429, 503)):
+            sleep(backoff_delay(config, attempt, response.headers.get("Retry-After")))
+            continue
+        message = message_of(response)
+        raise PlatformError(method, url, response.status_code, message,
+                            hint(response.status_code, message))
+
+
 class PlatformSession:
     """A `requests.Session` with the timeouts, retries, auth and errors every connector needs."""
 
@@ -177,43 +229,11 @@ class PlatformSession:
         request is idempotent (e.g. an upsert keyed by deterministic ids).
         """
         url = self.url(path_or_url)
-        expected = tuple(expected)
-        retry_after_send = idempotent if idempotent is not None else method.upper() != "POST"
-        attempt = 0
-        while True:
-            attempt += 1
-            started = time.perf_counter()
-            try:
-                response = self.http.request(method, url, timeout=self.config.timeout, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                sent = isinstance(exc, requests.ReadTimeout)
-                if attempt <= self.config.retries and (retry_after_send or not sent):
-                    self._wait(attempt, None)
-                    continue
-                kind = "timed out" if isinstance(exc, requests.Timeout) else "could not connect"
-                raise PlatformUnreachable(method, url, None, f"{kind} after {attempt} attempt(s)",
-                                          self._hint(None, kind)) from None
-            elapsed = time.perf_counter() - started
-            log.debug("%s %s → %s in %.3fs", method, urlsplit(url).path, response.status_code, elapsed)
-            if response.status_code in expected:
-                return response
-            if response.status_code in RETRY_STATUSES and attempt <= self.config.retries and (
-                    retry_after_send or response.status_code in (429, 503)):
-                self._wait(attempt, response.headers.get("Retry-After"))
-                continue
-            message = _server_message(response)
-            raise PlatformError(method, url, response.status_code, message,
-                                self._hint(response.status_code, message))
-
-    def _wait(self, attempt: int, retry_after: str | None) -> None:
-        delay = self.config.backoff * (2 ** (attempt - 1))
-        if retry_after:
-            try:
-                delay = max(delay, float(retry_after))
-            except ValueError:
-                pass
-        delay = min(delay, self.config.max_backoff)
-        self._sleep(delay * (0.5 + random.random() / 2))
+        return send_with_retries(
+            lambda: self.http.request(method, url, timeout=self.config.timeout, **kwargs),
+            method=method, url=url, config=self.config, expected=tuple(expected),
+            retry_after_send=idempotent if idempotent is not None else method.upper() != "POST",
+            sleep=self._sleep, hint=self._hint)
 
     def get_json(self, path_or_url: str, **kwargs: Any) -> Any:
         response = self.request("GET", path_or_url, **kwargs)

@@ -35,7 +35,6 @@ cannot read tracker envelopes); see `connector.py`.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -46,11 +45,10 @@ from dhis2 import Api, ClientException
 from requests.adapters import HTTPAdapter
 
 from tipdata.http import (
-    RETRY_STATUSES,
     USER_AGENT,
     PlatformError,
-    PlatformUnreachable,
     ServiceConfig,
+    send_with_retries,
 )
 
 log = logging.getLogger("tipdata.dhis2")
@@ -215,45 +213,16 @@ class Dhis2Api(Api):
         url = self.url(endpoint)
         query = dict(params) if params else None
         body = dict(json) if json is not None else None
-        retry_after_send = idempotent if idempotent is not None else verb != "POST"
-        attempt = 0
-        while True:
-            attempt += 1
-            started = time.perf_counter()
-            try:
-                if verb == "GET":
-                    response = self.get(endpoint, params=query)
-                else:
-                    response = getattr(self, verb.lower())(endpoint, json=body, params=query)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                sent = isinstance(exc, requests.ReadTimeout)
-                if attempt <= self.config.retries and (retry_after_send or not sent):
-                    self._wait(attempt, None)
-                    continue
-                kind = "timed out" if isinstance(exc, requests.Timeout) else "could not connect"
-                raise PlatformUnreachable(
-                    verb, url, None, f"{kind} after {attempt} attempt(s)", self._hint(None, kind)
-                ) from None
-            log.debug(
-                "%s %s → %s in %.3fs",
-                verb,
-                urlsplit(url).path,
-                response.status_code,
-                time.perf_counter() - started,
-            )
-            if response.status_code in expected:
-                return response
-            if (
-                response.status_code in RETRY_STATUSES
-                and attempt <= self.config.retries
-                and (retry_after_send or response.status_code in (429, 503))
-            ):
-                self._wait(attempt, response.headers.get("Retry-After"))
-                continue
-            message = dhis2_message(response)
-            raise PlatformError(
-                verb, url, response.status_code, message, self._hint(response.status_code, message)
-            )
+
+        def send() -> requests.Response:
+            if verb == "GET":
+                return self.get(endpoint, params=query)
+            return getattr(self, verb.lower())(endpoint, json=body, params=query)
+
+        return send_with_retries(
+            send, method=verb, url=url, config=self.config, expected=expected,
+            retry_after_send=idempotent if idempotent is not None else verb != "POST",
+            sleep=self._sleep, hint=self._hint, message_of=dhis2_message)
 
     def get_json(self, endpoint: str, *, params: Mapping[str, str] | None = None) -> Any:
         """`request("GET", ...)` parsed; a body that is not JSON is an error, not a crash."""
@@ -268,13 +237,3 @@ class Dhis2Api(Api):
                 "the response is not valid JSON (truncated or an HTML error page)",
                 "retry; if it persists, check the server URL points at DHIS2",
             ) from None
-
-    def _wait(self, attempt: int, retry_after: str | None) -> None:
-        """Exponential backoff with jitter, never shorter than the server's Retry-After."""
-        delay = self.config.backoff * (2 ** (attempt - 1)) * (0.5 + random.random() / 2)
-        if retry_after:
-            try:
-                delay = max(delay, float(retry_after))
-            except ValueError:
-                pass
-        self._sleep(min(delay, self.config.max_backoff))
