@@ -24,6 +24,7 @@ platform, key) with file and line, then reports them together, like codebook err
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import tomllib
@@ -83,6 +84,19 @@ class TargetPolicy:
 SCREENING_CASE_PREFIX = "screening-case/"
 SCREENING_RESULT = "screening_result"
 CONSENT_SCREENING = "consent_screening"
+#: how a record of another level quotes its case
+QUOTED_CASE_REFERENCE = "svc_case_reference"
+
+
+def screening_token(record_id: str) -> str:
+    """16 letters and digits derived from a screening's record id (names no one, stable)."""
+    digest = hashlib.sha256(f"tipdata-screening-case:{record_id}".encode()).digest()
+    return base64.b32encode(digest[:10]).decode("ascii")
+
+
+def screening_case_reference(record_id: str) -> str:
+    """`SCR-…`: the case reference of the case the screening `record_id` opens."""
+    return f"SCR-{screening_token(record_id)}"
 
 
 @dataclass(frozen=True)
@@ -226,9 +240,10 @@ def decide(record: CanonicalRecord, target: str, policy: RoutingPolicy, codebook
 def screening_consent_applies(record: CanonicalRecord, policy: RoutingPolicy, codebook: Codebook) -> bool:
     """Whether `record` travels under its screening consent (`[screening_cases.consent]`).
 
-    True for a case opened from a screening, and for a screening whose result opens one, when
-    the person agreed to the screening and no consent per purpose has been recorded yet (once
-    it is, that consent alone decides).
+    True for a case opened from a screening, and for a screening whose result opens one or that
+    opened one earlier (it keeps quoting that case after an edit to a result that opens none, so
+    it stays where its case is), when the person agreed to the screening and no consent per
+    purpose has been recorded yet (once it is, that consent alone decides).
     """
     values = record.values
     if values.get(CONSENT_SCREENING) != "yes":
@@ -236,7 +251,8 @@ def screening_consent_applies(record: CanonicalRecord, policy: RoutingPolicy, co
     if any(f"consent_{purpose}" in values for purpose in codebook.consent_purposes):
         return False
     return record.envelope.source_id.startswith(SCREENING_CASE_PREFIX) or \
-        values.get(SCREENING_RESULT) in policy.screening_cases.open_for
+        values.get(SCREENING_RESULT) in policy.screening_cases.open_for or \
+        values.get(QUOTED_CASE_REFERENCE) == screening_case_reference(record.record_id)
 
 
 # --- loading and validation -----------------------------------------------------------------------

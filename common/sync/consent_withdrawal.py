@@ -44,7 +44,7 @@ from typing import Any
 
 from tipdata.ledger import IdLink
 from tipdata.model import Codebook
-from tipdata.policy import CONSENT_MISSING, Decision, RoutingPolicy, decide
+from tipdata.policy import CONSENT_MISSING, QUOTED_CASE_REFERENCE, Decision, RoutingPolicy, decide
 from tipdata.records import CanonicalRecord
 from tipdata.sync.plan import WITHHELD_ID_PREFIX, is_withheld_link
 
@@ -115,9 +115,8 @@ def with_retractions(record: CanonicalRecord, allowed: Mapping[str, Any],
                            values={**allowed, **dict.fromkeys(codes)})
 
 
-#: a case's reference, and how the records of the case quote it
+#: a case's reference (the records of the case quote it as `QUOTED_CASE_REFERENCE`)
 CASE_REFERENCE = "case_reference"
-QUOTED_CASE_REFERENCE = "svc_case_reference"
 CASE_LEVEL = "case"
 
 

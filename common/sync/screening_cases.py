@@ -32,26 +32,25 @@ the screening consent (`[screening_cases.consent]`, empty by default).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 from collections.abc import Collection, Iterable
 from typing import Any
 
 from tipdata.model import Codebook
 from tipdata.policy import (
     CONSENT_SCREENING,
+    QUOTED_CASE_REFERENCE,
     SCREENING_CASE_PREFIX,
     SCREENING_RESULT,
     ScreeningCases,
+    screening_case_reference,
+    screening_token,
 )
 from tipdata.records import CanonicalRecord, Envelope, record_id_for
 
 SCREENING_LEVEL = "screening"
 CASE_LEVEL = "case"
 CASE_REFERENCE = "case_reference"
-#: how a record of another level quotes its case
-QUOTED_CASE_REFERENCE = "svc_case_reference"
 IDENTIFICATION_STAGE = "initial_screening"
 
 
@@ -61,19 +60,14 @@ def screening_case_id(screening: CanonicalRecord) -> str:
                          f"{SCREENING_CASE_PREFIX}{screening.record_id}")
 
 
-def _token(record_id: str) -> str:
-    digest = hashlib.sha256(f"tipdata-screening-case:{record_id}".encode()).digest()
-    return base64.b32encode(digest[:10]).decode("ascii")  # 16 letters and digits
-
-
 def case_reference_for(screening: CanonicalRecord) -> str:
     """`SCR-…`: the pseudonymous case reference of the case a screening opens."""
-    return f"SCR-{_token(screening.record_id)}"
+    return screening_case_reference(screening.record_id)
 
 
 def person_id_for(screening: CanonicalRecord) -> str:
     """`SCRP-…`: a pseudonymous person id for the screened person (linkage may merge it later)."""
-    return f"SCRP-{_token(screening.record_id)}"
+    return f"SCRP-{screening_token(screening.record_id)}"
 
 
 def case_form(codebook: Codebook) -> str | None:

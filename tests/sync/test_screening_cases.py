@@ -306,3 +306,30 @@ def test_sync__screening_edited_to_open_no_case_stays_on_its_case(
         assert [(e.status, e.deleted) for e in store.enrollments.values()] == [("ACTIVE", False)]
         assert len(store.tracked_entities) == 1
     assert dhis2_values(platforms)[case.values["person_pseudo_id"]]["screening_result"] == "unlikely"
+
+
+def test_sync__screening_edited_to_unlikely_stays_on_dhis2_under_its_screening_consent(
+        platforms: Platforms, screenings: Screenings, session_for, ledger: Ledger, tmp_path: Path):
+    """should keep a screening that travels on its screening consent alone on DHIS2 when an edit
+    makes its result unlikely: it still quotes the case it opened, which stays enrolled"""
+    screenings.add("likely")
+    policy = DEFAULT_POLICY_PATH.read_text(encoding="utf-8").replace(
+        '[screening_cases.consent]\n# frappe = ["service_referral"]\n', BASIS)
+    session = session_with(session_for, platforms, screenings, tmp_path, policy)
+    first = session.engine.run()
+    assert first.errors == [] and first.targets["dhis2"].new == 2  # the case and its screening
+    case = ledger.get_record(record_id_for(screenings.stream,
+                                           f"screening-case/{screenings.record_id('likely')}"))
+    paths = FormLayout.of(codebook(), SCREENING).paths
+    unlikely = screening_answers(screenings.asset_uid, screening_values("unlikely"))
+    platforms.kobo.edit_submission(screenings.asset_uid, screenings.ids["likely"],
+                                   {paths[c]: unlikely.get(paths[c]) for c in RESULTS["likely"]})
+    again = session.engine.run()
+    assert again.errors == []
+    assert again.targets["dhis2"].retracted == {} and again.targets["dhis2"].withheld == {}
+    assert again.targets["dhis2"].updated == 1
+    stored = ledger.get_record(screenings.record_id("likely"))
+    assert stored.values["screening_result"] == "unlikely"
+    assert stored.values["svc_case_reference"] == case.values["case_reference"]
+    assert not ledger.links(stored.record_id)["dhis2"].platform_id.startswith("withheld/")
+    assert dhis2_values(platforms)[case.values["person_pseudo_id"]]["screening_result"] == "unlikely"
