@@ -3,6 +3,7 @@
     python bench/sync_end_to_end.py                 # 10,000 records, SQLite ledger
     python bench/sync_end_to_end.py --large         # 100,000 records
     python bench/sync_end_to_end.py --records 2000 --ledger postgresql://postgres@127.0.0.1/test
+    python bench/sync_end_to_end.py --records 2000 --frappe-site --server-pids "$(pgrep -d, -f 'frappe serve')"
 
 How it is measured (the bench prints this too, so a number never travels without it):
 
@@ -29,9 +30,15 @@ How it is measured (the bench prints this too, so a number never travels without
 - Memory: peak RSS of this process, and its RSS sampled at the progress reports (first, middle,
   last of each phase): flat memory shows as RSS that does not grow with the records done.
 
-The doubles are in-memory Python servers, slower per request than the real platforms, and their
-list filters scan every document (the Frappe double's `name in [...]` reads are O(documents)
-each), so at 100,000 records most of the wall time is theirs.
+- `--frappe-site`: the Frappe target and source is a REAL site with the tip_casework app
+  (TIPDATA_FRAPPE_URL, TIPDATA_FRAPPE_API_KEY / _SECRET, as for `tipdata sync`) instead of
+  the double; Kobo and DHIS2 stay doubles. `--server-pids` (comma-separated: the site's web
+  server, its workers, MariaDB) adds those processes' CPU to the servers' side. The site keeps
+  what the run wrote (new record ids each run: the Kobo double's asset id is random).
+
+The doubles are in-memory Python servers: their CPU per request is a fraction of a real
+platform's (see the `--frappe-site` runs in docs/benchmarks.md), so against the doubles alone
+the engine's share of the work is far larger than it is against real servers.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -264,13 +272,17 @@ def main() -> None:
     parser.add_argument("--ledger", help="ledger URL (default: a temporary SQLite file)")
     parser.add_argument("--no-second-run", action="store_true",
                         help="skip the second run (it reads back every Frappe document)")
+    parser.add_argument("--frappe-site", action="store_true",
+                        help="use the real Frappe site named by TIPDATA_FRAPPE_URL (+ API key/secret)")
+    parser.add_argument("--server-pids", default="",
+                        help="comma-separated pids of real servers whose CPU counts as the servers'")
     args = parser.parse_args()
     records = 100_000 if args.large else args.records
 
     from tipdata.codebook import load_codebook
     from tipdata.crypto.at_rest import DataKey, Keyring
     from tipdata.dhis2_app.connector import Dhis2Client, resolve_dhis2_config
-    from tipdata.erpnext_casework.connector import FrappeClient
+    from tipdata.erpnext_casework.connector import FrappeClient, resolve_frappe_config
     from tipdata.http import ServiceConfig
     from tipdata.kobo_forms.connector import KoboClient
     from tipdata.ledger import open_ledger
@@ -293,26 +305,34 @@ def main() -> None:
         options = {"connect_args": {"application_name": APPLICATION_NAME}} if postgres else {}
         ledger = open_ledger(url, codebook=codebook, keys=Keyring(DataKey.generate()),
                              schema=schema, environ={}, **options)
+        if args.frappe_site:  # a real site: its URL and key pair from the environment
+            frappe_config = replace(resolve_frappe_config(None, None, None), timeout=300)
+        else:
+            frappe_config = ServiceConfig(where["frappe"][0], where["frappe"][1], timeout=300)
         config = SyncConfig(
             kobo=KoboSettings(where["kobo"][0], {"tip_case_intake": where["asset"]},
                               Path(folder) / "kobo-state.json", reconcile="never"),
-            frappe=FrappeSettings(where["frappe"][0]),
+            frappe=FrappeSettings(frappe_config.base_url),
             dhis2=Dhis2Settings(where["dhis2"][0], ORG_UNIT))
         clients = {
             "kobo": KoboClient(ServiceConfig(where["kobo"][0], where["kobo"][1], timeout=300)),
-            "frappe": FrappeClient(ServiceConfig(where["frappe"][0], where["frappe"][1], timeout=300)),
+            "frappe": FrappeClient(frappe_config),
             "dhis2": Dhis2Client(resolve_dhis2_config(where["dhis2"][0], where["dhis2"][1], timeout=300)),
         }
+        servers = [int(pid) for pid in args.server_pids.split(",") if pid.strip()]
         phases = PhaseClock()
         session = open_session(config, codebook=codebook, ledger=ledger, platforms=clients,
                                on_progress=phases)
         parts = PartClock()
         instrument(parts, session)
         database_pids = (lambda: postgres_backend_pids(ledger)) if postgres else None
+        if servers:  # a real site's processes: counted with the database servers' CPU
+            database_pids = ((lambda: postgres_backend_pids(ledger) + servers) if postgres
+                             else (lambda: servers))
         rss_before = _rss_mib()
         first = run_once(session.engine, server.pid, database_pids)
         peak = _peak_rss_mib()
-        print_method(url)
+        print_method(url, frappe_config.base_url if args.frappe_site else None, servers)
         report_run("first run", records, first, parts)
         report_memory(peak, rss_before, phases)
         report_phases(first, phases, ledger.count_records())
@@ -337,11 +357,14 @@ def main() -> None:
     server.join(timeout=30)
 
 
-def print_method(url: str) -> None:
+def print_method(url: str, frappe_site: str | None = None, servers: list[int] | None = None) -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     backend = "PostgreSQL " + url.split("@")[-1] if url.startswith("postgresql") else "SQLite (in this process)"
     print(f"ledger: {backend}, encrypted at rest; {os.cpu_count()} CPUs, load average {load} "
           "(other processes share the machine: trust CPU-s per 1k records over wall times)")
+    if frappe_site:
+        print(f"Frappe: the REAL site {frappe_site} (not the double); its server processes "
+              f"{servers or 'not given'} are counted with the database servers")
     print("how: the doubles run in a child process, their CPU read from /proc and not counted as "
           "the engine's; engine CPU = process_time of this process (engine, connectors, HTTP "
           "client, ledger, encryption); share = engine CPU / wall time of the run", flush=True)
@@ -349,14 +372,15 @@ def print_method(url: str) -> None:
 
 def report_run(title: str, records: int, run: Measured, parts: PartClock) -> None:
     per_k = 1000 / records
-    database = f", PostgreSQL backends {run.database:.1f} s" if run.database is not None else ""
+    database = (f", servers (PostgreSQL backends, real site) {run.database:.1f} s"
+                if run.database is not None else "")
     print(f"\n{title}: {run.wall:.1f} s wall, {records / run.wall:,.0f} records/s")
     print(f"  engine CPU {run.cpu:.1f} s = {run.cpu / run.wall:.1%} of the wall time "
           f"({run.cpu * per_k:.3f} CPU-s per 1k records; main thread {run.main_thread:.1f} s, "
           f"other threads {run.cpu - run.main_thread:.1f} s)")
     print(f"  doubles CPU {run.doubles:.1f} s ({run.doubles * per_k:.3f} CPU-s per 1k records){database}")
     work = run.cpu + run.doubles + (run.database or 0.0)
-    print(f"  engine share of the CPU work (engine / (engine + doubles{' + database' if run.database is not None else ''})): "
+    print(f"  engine share of the CPU work (engine / (engine + doubles{' + servers' if run.database is not None else ''})): "
           f"{run.cpu / work if work else 0:.1%}: the share an idle machine would show, since the "
           "engine mostly waits while the doubles work and the other way round")
     measured = parts.main_thread_total()
