@@ -8,6 +8,7 @@ server fails the run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import uuid
@@ -148,3 +149,15 @@ def raw_table_bytes(ledger: Ledger, table: str) -> bytes:
 
 def raw_database_bytes(ledger: Ledger) -> bytes:
     return b"".join(raw_table_bytes(ledger, table.name) for table in ledger_schema.metadata.sorted_tables)
+
+
+@contextlib.contextmanager
+def schema_at_version(monkeypatch: pytest.MonkeyPatch, version: int) -> Iterator[None]:
+    """Within: tipdata knows only migrations 1..`version`, as an older release did (to build an
+    old ledger that a test then opens with every migration)."""
+    import tipdata.ledger.migrations as migrations
+
+    with monkeypatch.context() as patched:
+        patched.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:version])
+        patched.setattr(migrations, "LATEST_VERSION", version)
+        yield

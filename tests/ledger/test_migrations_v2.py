@@ -10,16 +10,14 @@ import tipdata.ledger.migrations as migrations
 from tipdata.ledger import Ledger, Watermark
 from tipdata.ledger import schema as ledger_schema
 
-from .conftest import SOURCE, LedgerFactory, make_record
+from .conftest import SOURCE, LedgerFactory, make_record, schema_at_version
 from .test_migrations import _shape
 
 
 @pytest.fixture
 def version_1_ledger(open_test_ledger: LedgerFactory, monkeypatch: pytest.MonkeyPatch) -> Ledger:
     """A ledger as tipdata with only migration 1 left it, holding a record and a watermark."""
-    with monkeypatch.context() as patched:
-        patched.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
-        patched.setattr(migrations, "LATEST_VERSION", 1)
+    with schema_at_version(monkeypatch, 1):
         old = open_test_ledger()
         old.ingest_page(SOURCE, [make_record(1), make_record(2)], Watermark(number=2))
         old.close()

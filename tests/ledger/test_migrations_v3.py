@@ -6,20 +6,17 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Column, MetaData, Table, insert
 
-import tipdata.ledger.migrations as migrations
 from tipdata.ledger import IdLink, Ledger, Watermark
 from tipdata.ledger import schema as ledger_schema
 
-from .conftest import SOURCE, T0, LedgerFactory, make_record
+from .conftest import SOURCE, T0, LedgerFactory, make_record, schema_at_version
 from .test_migrations import _shape
 
 
 @pytest.fixture
 def version_2_ledger(open_test_ledger: LedgerFactory, monkeypatch: pytest.MonkeyPatch) -> Ledger:
     """A ledger as tipdata with migrations 1 and 2 left it: a record linked to DHIS2."""
-    with monkeypatch.context() as patched:
-        patched.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:2])
-        patched.setattr(migrations, "LATEST_VERSION", 2)
+    with schema_at_version(monkeypatch, 2):
         old = open_test_ledger()
         old.ingest_page(SOURCE, [make_record(1)], Watermark(number=1))
         columns = [

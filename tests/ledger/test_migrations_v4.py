@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Column, MetaData, Table, insert, select
 
-import tipdata.ledger.migrations as migrations
 from tipdata.ledger import IdLink, Ledger, Watermark
 from tipdata.ledger import schema as ledger_schema
 
-from .conftest import SOURCE, T0, LedgerFactory, make_record
+from .conftest import SOURCE, T0, LedgerFactory, make_record, schema_at_version
 
 PURPOSES = ("law_enforcement", "service_referral", "statistics")
 
@@ -24,9 +23,7 @@ def content_hash(ledger: Ledger, record_id: str) -> str:
 @pytest.fixture
 def version_3_ledger(open_test_ledger: LedgerFactory, monkeypatch: pytest.MonkeyPatch) -> Ledger:
     """Links as a version-3 ledger upgraded from version 2 holds them (held purposes NULL)."""
-    with monkeypatch.context() as patched:
-        patched.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:3])
-        patched.setattr(migrations, "LATEST_VERSION", 3)
+    with schema_at_version(monkeypatch, 3):
         old = open_test_ledger()
         old.ingest_page(SOURCE, [make_record(n, consent=PURPOSES[:n]) for n in (1, 2, 3)],
                         Watermark(number=3))
