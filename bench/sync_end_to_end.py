@@ -341,7 +341,7 @@ def main() -> None:
             parts.reset()
             second = run_once(session.engine, server.pid, database_pids)
             changed = sum(t.new + t.updated for t in second.plan.targets.values())
-            report_run(f"second run (nothing to do; {changed} written)", records, second, parts)
+            report_run(f"second run (no new submissions; {changed} written)", records, second, parts)
         parent.send("counts")
         print(f"doubles hold: {parent.recv()}", flush=True)
         session.close()
