@@ -553,17 +553,14 @@ def wait_for(check: Any, seconds: float = 90.0, every: float = 2.0) -> Any:
     return check()
 
 
-def test_follow_up__daily_job_runs_through_the_scheduler_queue(admin, users, worker):
-    """should flag a quiet case and tell its case worker (a ToDo they see, a notification) when the
-    daily Scheduled Job Type runs on a worker."""
-    name = f"it-{RUN}-sched"
-    case_worker = ROLE_USERS[dt.CASE_WORKER]
-    ok(admin.insert(dt.CASE, case_payload(name, case_worker=case_worker)))
+def run_daily_job_on_worker(admin: Site, method: str) -> list[dict[str, Any]]:
+    """Queue the daily Scheduled Job Type of `method` as the scheduler does (`execute_event`),
+    wait for a worker to finish it, and return its new Scheduled Job Log rows."""
     jobs = ok(
         admin.get_list(
             "Scheduled Job Type",
             fields=["name", "frequency"],
-            filters=[["method", "=", FOLLOW_UP_JOB]],
+            filters=[["method", "=", method]],
         )
     )["data"]
     assert [job["frequency"] for job in jobs] == ["Daily"]  # the hooks' "daily" event
@@ -594,6 +591,21 @@ def test_follow_up__daily_job_runs_through_the_scheduler_queue(admin, users, wor
         return [row for row in rows if row["name"] not in logs_before and row["status"] != "Start"]
 
     runs = wait_for(finished)
+    return runs
+
+
+def notifications(admin: Site, user: str, name: str) -> list[dict[str, Any]]:
+    filters = [["for_user", "=", user], ["document_name", "=", name]]
+    return ok(admin.get_list("Notification Log", fields=["type"], filters=filters))["data"]
+
+
+def test_follow_up__daily_job_runs_through_the_scheduler_queue(admin, users, worker):
+    """should flag a quiet case and tell its case worker (a ToDo they see, a notification) when the
+    daily Scheduled Job Type runs on a worker."""
+    name = f"it-{RUN}-sched"
+    case_worker = ROLE_USERS[dt.CASE_WORKER]
+    ok(admin.insert(dt.CASE, case_payload(name, case_worker=case_worker)))
+    runs = run_daily_job_on_worker(admin, FOLLOW_UP_JOB)
     assert [run["status"] for run in runs] == ["Complete"]
     case = ok(admin.get_doc(dt.CASE, name))["data"]
     assert case["follow_up_due_since"]
@@ -608,11 +620,9 @@ def test_follow_up__daily_job_runs_through_the_scheduler_queue(admin, users, wor
     ]
     assert ok(admin.get_list("ToDo", filters=todo_filters))["data"] == [{"name": ANY}]
 
-    def notified() -> list[dict[str, Any]]:
-        filters = [["for_user", "=", case_worker], ["document_name", "=", name]]
-        return ok(admin.get_list("Notification Log", fields=["type"], filters=filters))["data"]
-
-    assert wait_for(notified, seconds=30) == [{"type": "Assignment"}]
+    assert wait_for(lambda: notifications(admin, case_worker, name), seconds=30) == [
+        {"type": "Assignment"}
+    ]
 
 
 REFERRAL_JOB = "tip_casework.referral_follow_up.flag_quiet_referrals"
@@ -687,52 +697,16 @@ def test_referral_follow_up__daily_job_runs_through_the_scheduler_queue(
     case_worker = ROLE_USERS[dt.CASE_WORKER]
     ok(admin.insert(dt.CASE, case_payload(case, case_worker=case_worker)))
     ok(admin.insert(dt.REFERRAL, referral_payload(name, case)))
-    jobs = ok(
-        admin.get_list(
-            "Scheduled Job Type",
-            fields=["name", "frequency"],
-            filters=[["method", "=", REFERRAL_JOB]],
-        )
-    )["data"]
-    assert [job["frequency"] for job in jobs] == ["Daily"]
-    job = jobs[0]["name"]
-    log_filters = [["scheduled_job_type", "=", job]]
-    logs_before = {
-        row["name"]
-        for row in ok(
-            admin.get_list("Scheduled Job Log", filters=log_filters, limit_page_length=0)
-        )["data"]
-    }
-    ok(
-        admin.method(
-            "frappe.core.doctype.scheduled_job_type.scheduled_job_type.execute_event",
-            doc=json.dumps({"name": job}),
-        )
-    )
-
-    def finished() -> list[dict[str, Any]]:
-        rows = ok(
-            admin.get_list(
-                "Scheduled Job Log",
-                fields=["name", "status"],
-                limit_page_length=0,
-                filters=log_filters,
-            )
-        )["data"]
-        return [row for row in rows if row["name"] not in logs_before and row["status"] != "Start"]
-
-    runs = wait_for(finished)
+    runs = run_daily_job_on_worker(admin, REFERRAL_JOB)
     assert [run["status"] for run in runs] == ["Complete"]
     assert ok(admin.get_doc(dt.REFERRAL, name))["data"]["follow_up_due_since"]
     assert referral_todos(users[dt.CASE_WORKER], name) == [
         {"allocated_to": case_worker, "status": "Open"}
     ]
 
-    def notified() -> list[dict[str, Any]]:
-        filters = [["for_user", "=", case_worker], ["document_name", "=", name]]
-        return ok(admin.get_list("Notification Log", fields=["type"], filters=filters))["data"]
-
-    assert wait_for(notified, seconds=30) == [{"type": "Assignment"}]
+    assert wait_for(lambda: notifications(admin, case_worker, name), seconds=30) == [
+        {"type": "Assignment"}
+    ]
 
 
 @pytest.fixture
