@@ -58,37 +58,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.kobo.kobo_connector_fixtures import SCREENING_INDICATOR_PATHS  # noqa: E402
+
 FORM_ID = "tip_screening_adult"
 ANSWERS = ("yes", "no", "dont_know")
-INDICATORS = (
-    [f"grp_act/scr_act_{n}" for n in ("recruited", "moved", "housed")]
-    + [
-        f"grp_means/scr_means_{n}"
-        for n in (
-            "deceived",
-            "threatened",
-            "force",
-            "debt",
-            "documents",
-            "not_free",
-            "abducted",
-            "vulnerability",
-        )
-    ]
-    + [
-        f"grp_purpose/scr_purpose_{n}"
-        for n in (
-            "forced_work",
-            "sexual",
-            "domestic",
-            "marriage",
-            "crime",
-            "begging",
-            "armed_group",
-            "organ",
-        )
-    ]
-)
+INDICATORS = SCREENING_INDICATOR_PATHS
 
 
 def make_answers(index: int) -> dict[str, str]:

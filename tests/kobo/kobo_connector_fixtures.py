@@ -42,6 +42,18 @@ def xlsform_bytes(codebook: Codebook, form_id: str, encryption: Encryption | Non
     )
 
 
+#: the adult screening's yes/no indicator questions (act, means, purpose), as Kobo paths
+SCREENING_INDICATOR_PATHS: tuple[str, ...] = (
+    *(f"grp_act/scr_act_{name}" for name in ("recruited", "moved", "housed")),
+    *(f"grp_means/scr_means_{name}" for name in (
+        "deceived", "threatened", "force", "debt", "documents", "not_free", "abducted",
+        "vulnerability")),
+    *(f"grp_purpose/scr_purpose_{name}" for name in (
+        "forced_work", "sexual", "domestic", "marriage", "crime", "begging", "armed_group",
+        "organ")),
+)
+
+
 def screening_answers(**overrides: str | None) -> dict[str, str]:
     """Flat Kobo answers of a complete, valid adult screening (override by element code).
 
@@ -55,33 +67,7 @@ def screening_answers(**overrides: str | None) -> dict[str, str]:
         "grp_safety/scr_safe_now": "yes",
         "grp_safety/age_at_screening": "34",
         "grp_safety/screening_is_child": "false",
-        **{f"grp_act/scr_act_{name}": "no" for name in ("recruited", "moved", "housed")},
-        **{
-            f"grp_means/scr_means_{name}": "no"
-            for name in (
-                "deceived",
-                "threatened",
-                "force",
-                "debt",
-                "documents",
-                "not_free",
-                "abducted",
-                "vulnerability",
-            )
-        },
-        **{
-            f"grp_purpose/scr_purpose_{name}": "no"
-            for name in (
-                "forced_work",
-                "sexual",
-                "domestic",
-                "marriage",
-                "crime",
-                "begging",
-                "armed_group",
-                "organ",
-            )
-        },
+        **dict.fromkeys(SCREENING_INDICATOR_PATHS, "no"),
         "palermo_act_indicated": "false",
         "palermo_means_indicated": "false",
         "palermo_purpose_indicated": "false",
