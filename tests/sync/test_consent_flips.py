@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from tests.sync.conftest import Platforms, codebook, kobo_path
-from tests.sync.test_consent_withdrawal import record, sensitive_codes, withdraw
+from tests.sync.test_consent_withdrawal import (
+    record,
+    sensitive_codes,
+    two_intakes_synced,
+    withdraw,
+)
 from tests.sync.test_sync_doubles import dhis2_values
 from tipdata.ledger import Ledger
 from tipdata.policy import decide, load_policy
@@ -123,11 +128,7 @@ def test_sync__kobo_edit_flipping_statistics_to_no_empties_dhis2_values(
     platforms: Platforms, session_for, ledger: Ledger
 ):
     """should take a Kobo edit from yes to no as a withdrawal: DHIS2 values emptied, Frappe told, audited"""
-    platforms.add_intake(1)
-    platforms.add_intake(2)
-    session = session_for()
-    assert session.engine.run().errors == []
-    before, other = dhis2_values(platforms)["P-00001"], dhis2_values(platforms)["P-00002"]
+    session, before, other = two_intakes_synced(platforms, session_for)
     assert sensitive_codes(before)
     record_id = platforms.record_id(1)
     platforms.kobo.edit_submission(
@@ -252,11 +253,7 @@ def test_sync__flip_on_a_link_whose_held_purposes_are_unknown_still_empties_dhis
 
     from tipdata.ledger import schema as ledger_schema
 
-    platforms.add_intake(1)
-    platforms.add_intake(2)
-    session = session_for()
-    assert session.engine.run().errors == []
-    before, other = dhis2_values(platforms)["P-00001"], dhis2_values(platforms)["P-00002"]
+    session, before, other = two_intakes_synced(platforms, session_for)
     record_id = platforms.record_id(1)
     m = ledger_schema.id_map.c
     with ledger.transaction() as tx:  # as a link from before migration 3 reads

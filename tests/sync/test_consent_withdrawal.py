@@ -87,14 +87,20 @@ def test_platform_id_to_delete__only_for_retracted_links():
 
 # --- end to end over the doubles ------------------------------------------------------------------
 
-def test_sync__withdrawn_statistics_consent_empties_dhis2_values(platforms: Platforms, session_for,
-                                                                 ledger: Ledger):
-    """should delete from DHIS2 the sensitive values sent under statistics consent, audit it, and leave Frappe alone"""
+
+def two_intakes_synced(platforms: Platforms, session_for) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Intakes 1 and 2 synced once: the session, and DHIS2's values of each person then."""
     platforms.add_intake(1)
     platforms.add_intake(2)
     session = session_for()
     assert session.engine.run().errors == []
-    before, other = dhis2_values(platforms)["P-00001"], dhis2_values(platforms)["P-00002"]
+    values = dhis2_values(platforms)
+    return session, values["P-00001"], values["P-00002"]
+
+def test_sync__withdrawn_statistics_consent_empties_dhis2_values(platforms: Platforms, session_for,
+                                                                 ledger: Ledger):
+    """should delete from DHIS2 the sensitive values sent under statistics consent, audit it, and leave Frappe alone"""
+    session, before, other = two_intakes_synced(platforms, session_for)
     assert sensitive_codes(before)
     record_id = platforms.record_id(1)
     withdraw(platforms, record_id, "statistics")
