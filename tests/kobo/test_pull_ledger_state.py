@@ -164,7 +164,8 @@ def test_keyed_digest__is_keyed_and_stable(ledger):
     assert keyed_digest(ledger, "abc") != keyed_digest(ledger, "abd")
     other = Ledger(ledger.engine, ledger.codebook, Keyring(DataKey.generate()), where="x")
     assert keyed_digest(other, "abc") != keyed_digest(ledger, "abc")
-    assert "abc" not in keyed_digest(ledger, "abc")
+    # a text with letters no hex digest holds: "abc" itself turns up in a random digest now and then
+    assert "uuid:xyz" not in keyed_digest(ledger, "uuid:xyz")
 
 
 # --- taking over a JSON state file ----------------------------------------------------------
